@@ -1,0 +1,271 @@
+"""A client for the Cartum store API (the Horoshop API): token auth with renewal, the
+``{"status", "response"}`` envelope, pagination generators and clear errors.
+No Airflow imports; retries, backoff and throttling come from ``transport``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date, datetime
+from typing import Any, Callable, Iterable, Iterator
+
+import requests
+
+from .. import assumptions
+from ..ratelimit import LocalRateLimiter
+from ..transport import (
+    AccessDeniedError,
+    ApiError,
+    CredentialsError,
+    FatalApiError,
+    NotAnApiError,
+    RateLimiter,
+    RetryPolicy,
+    Transport,
+    describe_answer,
+)
+
+log = logging.getLogger(__name__)
+
+TOKEN_TTL = 600.0            # [doc] seconds a token lives
+TOKEN_RENEW_MARGIN = 30.0    # renew this long before it would expire
+CATALOG_PAGE_LIMIT = 500     # [doc] catalog/export caps limit at 500
+
+#: [doc] the built-in statuses, for platforms older than 4.0 without get_available_statuses.
+BUILTIN_STATUSES = [
+    {"id": 1, "title": {"en": "New", "ua": "Новий", "ru": "Новый"}, "is_successful": 0},
+    {"id": 2, "title": {"en": "Processing", "ua": "В обробці", "ru": "В обработке"}, "is_successful": 0},
+    {"id": 3, "title": {"en": "Delivered", "ua": "Доставлено", "ru": "Доставлен"}, "is_successful": 1},
+    {"id": 4, "title": {"en": "Canceled / Not delivered", "ua": "Скасовано", "ru": "Отменен"}, "is_successful": 0},
+    {"id": 6, "title": {"en": "Shipping", "ua": "Відправлено", "ru": "Отправлен"}, "is_successful": 0},
+]
+
+
+class CartumError(FatalApiError):
+    """Cartum answered ``ERROR``/``EXCEPTION``, or something else that retrying won't fix."""
+
+
+class UndefinedFunctionError(CartumError):
+    """The store's platform version does not know this function."""
+
+
+def format_time(value: date | datetime | str) -> str:
+    """Cartum's date filters take ``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS`` (store local time)."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.strftime("%Y-%m-%d")
+    return value
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class CartumClient:
+    """One store's API. ``base_url`` is the store address with its scheme."""
+
+    def __init__(self, base_url: str, login: str, password: str, *,
+                 requests_per_second: float = assumptions.CARTUM_DEFAULT_REQUESTS_PER_SECOND,
+                 limiter: RateLimiter | None = None, timeout: float = 30.0, retry: RetryPolicy | None = None,
+                 session: requests.Session | None = None, token_ttl: float = TOKEN_TTL,
+                 clock: Callable[[], float] = time.monotonic):
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"Cartum store URL must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.login = login
+        self._password = password
+        limiter = limiter if limiter is not None else (
+            LocalRateLimiter.per_second(requests_per_second) if requests_per_second else None)
+        self.transport = Transport("Cartum", self.base_url, timeout=timeout, retry=retry, limiter=limiter,
+                                   session=session)
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_ttl = token_ttl
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"CartumClient(base_url={self.base_url!r}, login={self.login!r}, password='***')"
+
+    @property
+    def stats(self):  # type: ignore[no-untyped-def]
+        return self.transport.stats
+
+    # --- envelope and auth ------------------------------------------------------------
+
+    def _post(self, function: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        path = f"/api/{function}/"
+        response = self.transport.request("POST", path, json=body)
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict) or "status" not in payload:
+            raise NotAnApiError(
+                f"{self.base_url} answered {function} with {describe_answer(response)} instead of the "
+                f"Cartum API's JSON: not a reachable Cartum API. Check the store URL, that the store is up, "
+                f"and that its plan includes the API module.", status=response.status_code)
+        answer = payload.get("response")
+        return str(payload["status"]), answer if isinstance(answer, dict) else {}
+
+    def _message(self, answer: dict[str, Any]) -> str:
+        message = str(answer.get("message") or answer.get("code") or "no message")
+        return message.replace(self._password, "***") if self._password else message
+
+    def _raise_for_error(self, function: str, status: str, answer: dict[str, Any]) -> None:
+        message = self._message(answer)
+        marker_text = f"{message} {answer.get('code', '')}".lower()
+        if any(marker in marker_text for marker in assumptions.CARTUM_NO_API_ACCESS_MARKERS):
+            raise AccessDeniedError(
+                f"Cartum store {self.base_url} has no API access ({message}): the store's tariff plan must "
+                f"include the API; upgrade the plan or ask Cartum support to enable it.")
+        if status == "UNDEFINED_FUNCTION":
+            raise UndefinedFunctionError(
+                f"Cartum store {self.base_url} does not know the function {function!r} ({message}): "
+                f"its platform version is older than this feature needs.")
+        raise CartumError(f"Cartum {function} failed at {self.base_url}: {status}: {message}")
+
+    def authenticate(self) -> None:
+        """Log in and keep the token. Raises ``CredentialsError`` with what to check."""
+        if not self.login or not self._password:
+            raise CredentialsError(f"Cartum login and password are both required for {self.base_url}.")
+        status, answer = self._post("auth", {"login": self.login, "password": self._password})
+        token = answer.get("token")
+        if status == "OK" and token:
+            self._token = str(token)
+            self._token_expires = self._clock() + self._token_ttl - TOKEN_RENEW_MARGIN
+            log.info("Cartum: logged in to %s as %s", self.base_url, self.login)
+            return
+        message = self._message(answer)
+        marker_text = f"{message} {answer.get('code', '')}".lower()
+        if any(marker in marker_text for marker in assumptions.CARTUM_NO_API_ACCESS_MARKERS):
+            self._raise_for_error("auth", status, answer)
+        hint = ("check the user name (not the e-mail: the Cartum user name is under Settings → Administrators) "
+                "and the password") if "@" in self.login else (
+                "check the user name (Settings → Administrators) and the password")
+        raise CredentialsError(f"Cartum rejected login {self.login!r} for {self.base_url} ({message}): {hint}.")
+
+    def _ensure_token(self) -> str:
+        if self._token is None or self._clock() >= self._token_expires:
+            self.authenticate()
+        assert self._token is not None
+        return self._token
+
+    def call(self, function: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call one function with the session token; returns ``response`` (``{}`` for EMPTY).
+
+        An expired or rejected token gets one fresh login and one retry."""
+        body = dict(body or {})
+        for attempt in (1, 2):
+            status, answer = self._post(function, {**body, "token": self._ensure_token()})
+            if status in ("OK", "EMPTY"):
+                return answer
+            if status == "WARNING":
+                for entry in answer.get("log") or []:
+                    log.warning("Cartum %s warning: %s", function, entry)
+                return answer
+            if status in ("UNAUTHORIZED", "AUTHORIZATION_ERROR") and attempt == 1:
+                log.info("Cartum %s: session token %s; logging in again", function,
+                         "expired" if status == "UNAUTHORIZED" else "rejected")
+                self._token = None
+                continue
+            if status in ("UNAUTHORIZED", "AUTHORIZATION_ERROR"):
+                raise CredentialsError(
+                    f"Cartum keeps rejecting the session for {self.base_url} right after a fresh login "
+                    f"({self._message(answer)}): check that the administrator {self.login!r} still exists and "
+                    f"has API rights.")
+            self._raise_for_error(function, status, answer)
+        raise AssertionError("unreachable")
+
+    # --- pagination -------------------------------------------------------------------
+
+    def iter_pages(self, function: str, body: dict[str, Any], key: str, page_size: int) -> Iterator[list[dict]]:
+        """Yield pages of ``response[key]`` using ``limit``/``offset`` until a short page."""
+        offset, total, page, started = 0, 0, 0, time.monotonic()
+        while True:
+            answer = self.call(function, {**body, "limit": page_size, "offset": offset})
+            rows = answer.get(key) or []
+            page += 1
+            total += len(rows)
+            log.info("Cartum %s: page %d (offset %d): %d rows, %d so far, %.1f s", function, page, offset,
+                     len(rows), total, time.monotonic() - started)
+            if rows:
+                yield rows
+            if len(rows) < page_size:
+                return
+            offset += len(rows)
+
+    def iter_orders(self, *, created_from: date | datetime | str | None = None,
+                    created_to: date | datetime | str | None = None, statuses: Iterable[int] | None = None,
+                    page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Orders created in a window (inclusive, store local time), oldest first."""
+        body: dict[str, Any] = {"additionalData": True}
+        if created_from is not None:
+            body["from"] = format_time(created_from)
+        if created_to is not None:
+            body["to"] = format_time(created_to)
+        if statuses is not None:
+            body["status"] = list(statuses)
+        for rows in self.iter_pages("orders/get", body, "orders", page_size):
+            yield from rows
+
+    def get_orders_by_ids(self, ids: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """Orders by number, in batches small enough for the server's body limit."""
+        for batch in _chunks(sorted(set(ids)), assumptions.CARTUM_IDS_PER_CALL):
+            yield from self.iter_pages("orders/get", {"ids": batch, "additionalData": True}, "orders",
+                                       len(batch))
+
+    def iter_products(self, *, articles: Iterable[str] | None = None, page_size: int = CATALOG_PAGE_LIMIT,
+                      **expr: Any) -> Iterator[dict[str, Any]]:
+        """The catalogue, or the products with the given articles."""
+        page_size = min(page_size, CATALOG_PAGE_LIMIT)
+        if articles is not None:
+            for batch in _chunks(sorted(set(articles)), page_size):
+                for rows in self.iter_pages("catalog/export", {"expr": {**expr, "article": batch}}, "products",
+                                            page_size):
+                    yield from rows
+            return
+        body = {"expr": expr} if expr else {}
+        for rows in self.iter_pages("catalog/export", body, "products", page_size):
+            yield from rows
+
+    def iter_customers(self, *, registered_from: date | datetime | str | None = None,
+                       registered_to: date | datetime | str | None = None,
+                       page_size: int = 500) -> Iterator[dict[str, Any]]:
+        body: dict[str, Any] = {}
+        if registered_from is not None:
+            body["from"] = format_time(registered_from)
+        if registered_to is not None:
+            body["to"] = format_time(registered_to)
+        for rows in self.iter_pages("users/export", body, "users", page_size):
+            yield from rows
+
+    # --- single calls -----------------------------------------------------------------
+
+    def get_statuses(self) -> list[dict[str, Any]]:
+        """Every order status of the store; the built-in list on platforms before 4.0."""
+        try:
+            return list(self.call("orders/get_available_statuses").get("statuses") or [])
+        except UndefinedFunctionError:
+            log.info("Cartum %s has no orders/get_available_statuses (platform before 4.0): "
+                     "using the built-in statuses", self.base_url)
+            return [dict(s) for s in BUILTIN_STATUSES]
+
+    def update_orders(self, updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Push status/payment/tracking changes; returns the per-order problems (empty when all applied)."""
+        answer = self.call("orders/update", {"orders": updates})
+        return list(answer.get("log") or [])
+
+    def check(self) -> str:
+        """One cheap real call (auth): a sentence for the connection test."""
+        self._token = None
+        self.authenticate()
+        return f"Logged in to the Cartum API of {self.base_url} as {self.login}."
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+__all__ = ["CartumClient", "CartumError", "UndefinedFunctionError", "ApiError", "BUILTIN_STATUSES"]

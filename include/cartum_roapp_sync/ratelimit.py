@@ -1,0 +1,121 @@
+"""Rate limiters: at most ``max_requests`` requests in any ``window`` seconds.
+
+Each limiter hands out *slots*: the times at which requests may start. A new slot is
+never earlier than the previous one, nor earlier than ``window`` after the slot
+``max_requests`` back, so any window holds at most ``max_requests`` slots. Callers sleep
+until their slot, outside any lock.
+
+- ``LocalRateLimiter`` coordinates the threads of one process.
+- ``SharedRateLimiter`` coordinates every process that reaches the same state database
+  (parallel store DAGs run in separate processes and share one RO App API key). The last
+  slots live in one row per key, read and written under a row lock (PostgreSQL
+  ``SELECT … FOR UPDATE``; SQLite takes its write lock at ``BEGIN IMMEDIATE``). The key is
+  stored as a hash: the database never sees the API key itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+from sqlalchemy import Column, DateTime, Engine, Float, String, Table, Text, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .state.db import metadata
+
+rate_limit_buckets = Table(
+    "rate_limit_buckets", metadata,
+    Column("bucket", String(80), primary_key=True),
+    Column("slots", Text, nullable=False),          # JSON list of the last slot times (epoch seconds)
+    Column("window", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+
+def next_slot(recent: list[float], now: float, max_requests: int, window: float) -> float:
+    """The earliest start time for one more request, given the latest slots (oldest first)."""
+    slot = now
+    if recent:
+        slot = max(slot, recent[-1])
+    if len(recent) >= max_requests:
+        slot = max(slot, recent[-max_requests] + window)
+    return slot
+
+
+def bucket_name(system: str, secret: str) -> str:
+    """A stable name for a key's budget that does not reveal the key."""
+    return f"{system}:{hashlib.sha256(secret.encode('utf-8')).hexdigest()[:32]}"
+
+
+class LocalRateLimiter:
+    """Threads of one process; ``requests_per_second`` may be fractional."""
+
+    def __init__(self, max_requests: int, window: float = 1.0, *, sleep: Callable[[float], None] = time.sleep):
+        if max_requests < 1 or window <= 0:
+            raise ValueError("a rate limit needs max_requests >= 1 and window > 0")
+        self.max_requests = max_requests
+        self.window = window
+        self._slots: deque[float] = deque(maxlen=max_requests)
+        self._lock = threading.Lock()
+        self._sleep = sleep
+
+    @classmethod
+    def per_second(cls, requests_per_second: float) -> "LocalRateLimiter":
+        if requests_per_second >= 1:
+            return cls(int(requests_per_second), 1.0)
+        return cls(1, 1.0 / requests_per_second)
+
+    def acquire(self) -> None:
+        with self._lock:
+            slot = next_slot(list(self._slots), time.time(), self.max_requests, self.window)
+            self._slots.append(slot)
+        wait = slot - time.time()
+        if wait > 0:
+            self._sleep(wait)
+
+
+class SharedRateLimiter:
+    """Processes sharing one state database; see the module docstring."""
+
+    def __init__(self, engine: Engine, bucket: str, max_requests: int = 3, window: float = 1.0, *,
+                 sleep: Callable[[float], None] = time.sleep):
+        if max_requests < 1 or window <= 0:
+            raise ValueError("a rate limit needs max_requests >= 1 and window > 0")
+        self.engine = engine
+        self.bucket = bucket
+        self.max_requests = max_requests
+        self.window = window
+        self._sleep = sleep
+        self._ensure_row()
+
+    def _ensure_row(self) -> None:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(rate_limit_buckets).values(
+            bucket=self.bucket, slots="[]", window=self.window).on_conflict_do_nothing()
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+
+    def _now(self, connection) -> float:  # type: ignore[no-untyped-def]
+        # Processes on several hosts share PostgreSQL's clock, not their own.
+        if self.engine.dialect.name == "postgresql":
+            return float(connection.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
+        return time.time()
+
+    def acquire(self) -> None:
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(rate_limit_buckets.c.slots).where(rate_limit_buckets.c.bucket == self.bucket).with_for_update()
+            ).one()
+            now = self._now(connection)
+            recent = json.loads(row.slots)[-self.max_requests:]
+            slot = next_slot(recent, now, self.max_requests, self.window)
+            recent = (recent + [slot])[-self.max_requests:]
+            connection.execute(update(rate_limit_buckets).where(rate_limit_buckets.c.bucket == self.bucket)
+                               .values(slots=json.dumps(recent), window=self.window, updated_at=func.now()))
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)

@@ -1,0 +1,1 @@
+"""The state database: watermarks, id maps, run history, quarantine and the shared rate limit."""
