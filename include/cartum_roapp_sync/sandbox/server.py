@@ -126,6 +126,11 @@ class SandboxApp(Protocol):
         """An app-specific admin action; raise KeyError for an unknown one."""
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # several sync workers connect at once; the default 5 stalls them
+    daemon_threads = True
+
+
 class SandboxServer:
     """Serves one app over HTTP/1.1 on a thread per connection."""
 
@@ -137,8 +142,7 @@ class SandboxServer:
         self.requests: list[dict[str, Any]] = []
         self._windows: dict[str, deque[float]] = {}
         self._random = random.Random(seed)
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((host, port), _make_handler(self))
         self._thread: threading.Thread | None = None
 
     @property
@@ -147,8 +151,9 @@ class SandboxServer:
         return f"http://{host}:{port}"
 
     def start(self) -> "SandboxServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"{self.app.name}-sandbox",
-                                        daemon=True)
+        # A short poll interval makes stop() quick: tests start and stop many servers.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"{self.app.name}-sandbox", daemon=True)
         self._thread.start()
         return self
 
@@ -277,6 +282,7 @@ class SandboxServer:
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             log.debug("%s %s", server.app.name, format % args)

@@ -1,0 +1,9 @@
+"""The Cartum store API sandbox: a seeded, deliberately messy store behind the Cartum API.
+
+Run it with ``python -m cartum_roapp_sync.sandbox.cartum --help``.
+"""
+
+from .app import CartumSandbox
+from .seed import CartumSeedConfig, generate
+
+__all__ = ["CartumSandbox", "CartumSeedConfig", "generate"]

@@ -1,0 +1,41 @@
+"""``python -m cartum_roapp_sync.sandbox.cartum``: serve a seeded Cartum sandbox over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..server import add_common_arguments, faults_from_arguments, serve_from_command_line
+from .app import CartumSandbox
+from .seed import CartumSeedConfig, generate
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m cartum_roapp_sync.sandbox.cartum",
+                                     description="Cartum store API sandbox")
+    add_common_arguments(parser, default_port=8701)
+    parser.add_argument("--orders", type=int, default=500)
+    parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--customers", type=int, default=150, help="registered customers (users/export)")
+    parser.add_argument("--days", type=int, default=120, help="orders spread over this many days back")
+    parser.add_argument("--languages", default="ua,ru,en", help="site languages, the first is the main one")
+    parser.add_argument("--extra-statuses", type=int, default=2, help="store-defined statuses (ids 7, 8, ...)")
+    parser.add_argument("--login", default="sandbox_admin")
+    parser.add_argument("--password", default="sandbox-password")
+    parser.add_argument("--token-ttl", type=float, default=600.0, help="seconds a token lives")
+    args = parser.parse_args(argv)
+
+    languages = tuple(lang.strip() for lang in args.languages.split(",") if lang.strip())
+    if not languages:
+        parser.error("--languages needs at least one language code")
+    data = generate(CartumSeedConfig(seed=args.seed, orders=args.orders, products=args.products,
+                                     customers=args.customers, days=args.days, languages=languages,
+                                     extra_statuses=args.extra_statuses))
+    print(f"cartum sandbox seed {args.seed}: {len(data['orders'])} orders, {len(data['products'])} products, "
+          f"{len(data['users'])} users, {len(data['statuses'])} statuses, languages {','.join(languages)}",
+          flush=True)
+    app = CartumSandbox(data, login=args.login, password=args.password)
+    serve_from_command_line(app, args, faults_from_arguments(args, token_ttl=args.token_ttl))
+
+
+if __name__ == "__main__":
+    main()

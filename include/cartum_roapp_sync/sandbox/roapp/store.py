@@ -1,0 +1,315 @@
+"""The in-memory RO App account behind the sandbox: reference data, people, products and
+orders (with their items, comments and status history), and the API handlers that read
+and change them. Authentication, routing rules and admin actions are ``app.py``'s job.
+
+Choices where the contract leaves room:
+- creates (``POST``) answer 201 with the new object; reads, updates, ``/status`` answer
+  200; ``DELETE`` of an item answers 200 with the removed item;
+- lists (branches, employees, orders, order items, people, products) are paged,
+  50 rows a page, as ``{"data", "count"}`` or ``{"data", "paging": {...}}``
+  (``list_format``); dictionaries (statuses, order types, custom fields) are bare arrays;
+- unknown body fields are ignored; only the bracket form of array filters filters;
+- ``phones[]`` / ``client_phones[]`` match when the filter's digits occur in the digits
+  of any of the person's phones (so ``0671234567`` finds ``+38 067 123 45 67``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ..server import Request, Response
+from . import validation as v
+from .validation import ApiError
+
+FIRST_IDS = {"people": 1001, "products": 2001, "orders": 3001, "items": 4001, "comments": 6001}
+ORDER_REQUIRED = ("branch_id", "order_type_id", "client_id")
+ORDER_SORTS = ("id", "number", "created_at", "modified_at", "due_date", "estimated_price")
+# Stored with the order and shown in state(), but served only by their own endpoints.
+ORDER_PARTS = ("items", "comments", "status_history")
+# Each kind of reference data, with the field that names a row.
+REFERENCE_KINDS = {"branches": "name", "order_types": "name", "statuses": "name", "custom_fields": "title",
+                   "employees": "first_name"}
+
+# path pattern -> {method: RoAppStore handler}; handlers take (request, body, *path ids).
+ROUTES = [(re.compile(pattern), methods) for pattern, methods in [
+    (r"/branches", {"GET": "list_branches"}),
+    (r"/employees", {"GET": "list_employees"}),
+    (r"/v2/orders/statuses", {"GET": "list_statuses"}),
+    (r"/v2/orders/types", {"GET": "list_order_types"}),
+    (r"/v2/orders/custom-fields", {"GET": "list_custom_fields"}),
+    (r"/v2/orders", {"GET": "list_orders", "POST": "create_order"}),
+    (r"/v2/orders/(\d+)", {"GET": "get_order", "PATCH": "update_order"}),
+    (r"/v2/orders/(\d+)/status", {"POST": "set_status"}),
+    (r"/v2/orders/(\d+)/items", {"GET": "list_items", "POST": "add_item"}),
+    (r"/v2/orders/(\d+)/items/(\d+)", {"PATCH": "update_item", "DELETE": "delete_item"}),
+    (r"/v2/orders/(\d+)/comments", {"POST": "add_comment"}),
+    (r"/v2/contacts/people", {"GET": "list_people", "POST": "create_person"}),
+    (r"/v2/contacts/people/(\d+)", {"GET": "get_person", "PATCH": "update_person"}),
+    (r"/v2/catalog/products", {"GET": "list_products", "POST": "create_product"}),
+    (r"/v2/catalog/products/(\d+)", {"PATCH": "update_product"}),
+]]
+
+
+class RoAppStore:
+    """Everything one RO App account holds, and the API operations on it. Not thread
+    safe by itself: ``RoAppSandbox`` calls it under one lock."""
+
+    def __init__(self, data: dict[str, Any], list_format: str = "count"):
+        self.list_format = list_format
+        self.clock = v.Clock()
+        data = copy.deepcopy(data)
+        self.generated_at = data.get("generated_at")
+        self.reference: dict[str, list[dict[str, Any]]] = {kind: data.get(kind, []) for kind in REFERENCE_KINDS}
+        self.people = {p["id"]: p for p in data.get("people", [])}
+        self.products = {p["id"]: p for p in data.get("products", [])}
+        self.orders = {o["id"]: {**{part: [] for part in ORDER_PARTS}, **o} for o in data.get("orders", [])}
+        items = [i for o in self.orders.values() for i in o["items"]]
+        comments = [c for o in self.orders.values() for c in o["comments"]]
+        self._next = {kind: max((row["id"] + 1 for row in rows), default=FIRST_IDS[kind]) for kind, rows in
+                      [("people", self.people.values()), ("products", self.products.values()),
+                       ("orders", self.orders.values()), ("items", items), ("comments", comments)]}
+        self._next_number = max((o["number"] + 1 for o in self.orders.values()), default=1)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything held, orders with their items, comments and status history."""
+        return copy.deepcopy({"generated_at": self.generated_at, **self.reference,
+                              "people": list(self.people.values()), "products": list(self.products.values()),
+                              "orders": list(self.orders.values())})
+
+    def ids(self, kind: str) -> Callable[[], set[int]]:
+        """The ids of one kind of reference data, read when called."""
+        return lambda: {row["id"] for row in self.reference[kind]}
+
+    def _list(self, request: Request, rows: list[dict[str, Any]]) -> Response:
+        return Response(200, v.page_of(rows, request.query, self.list_format))
+
+    def _new_id(self, kind: str) -> int:
+        self._next[kind] += 1
+        return self._next[kind] - 1
+
+    # --- reference data ---------------------------------------------------------------
+
+    def list_branches(self, request: Request, body: dict) -> Response:
+        return self._list(request, self.reference["branches"])
+
+    def list_employees(self, request: Request, body: dict) -> Response:
+        return self._list(request, self.reference["employees"])
+
+    def list_statuses(self, request: Request, body: dict) -> Response:
+        return Response(200, self.reference["statuses"])
+
+    def list_order_types(self, request: Request, body: dict) -> Response:
+        return Response(200, self.reference["order_types"])
+
+    def list_custom_fields(self, request: Request, body: dict) -> Response:
+        return Response(200, self.reference["custom_fields"])
+
+    # --- orders -----------------------------------------------------------------------
+
+    def _order_checks(self) -> dict[str, v.Check]:
+        employee = v.optional(v.reference(self.ids("employees"), "employee"))
+        note = v.optional(v.text)
+        return {
+            "branch_id": v.reference(self.ids("branches"), "branch"),
+            "order_type_id": v.reference(self.ids("order_types"), "order type"),
+            "client_id": v.reference(lambda: self.people.keys(), "client"),
+            "manager_id": employee, "assignee_id": employee,
+            "malfunction": note, "manager_notes": note, "engineer_notes": note,
+            "estimated_price": v.optional(v.number), "due_date": v.optional(v.timestamp), "urgent": v.flag,
+            "custom_fields": v.custom_fields(self.ids("custom_fields")),
+        }
+
+    def _order(self, order_id: int) -> dict[str, Any]:
+        if order_id not in self.orders:
+            raise ApiError(404, "Not found")
+        return self.orders[order_id]
+
+    @staticmethod
+    def _order_view(order: dict[str, Any]) -> dict[str, Any]:
+        return {k: value for k, value in order.items() if k not in ORDER_PARTS}
+
+    def list_orders(self, request: Request, body: dict) -> Response:
+        q = request.query
+        wanted = {field: v.query_ints(q, name) for name, field in [
+            ("ids", "id"), ("numbers", "number"), ("branches", "branch_id"), ("types", "order_type_id"),
+            ("managers", "manager_id"), ("clients_ids", "client_id")]}
+        statuses = v.query_ints(q, "statuses")
+        phones = v.query_values(q, "client_phones")
+        created, modified = v.query_range(q, "created_at"), v.query_range(q, "modified_at")
+
+        def keep(order: dict[str, Any]) -> bool:
+            if any(ids is not None and order[field] not in ids for field, ids in wanted.items()):
+                return False
+            if statuses is not None and (order["status"] or {}).get("id") not in statuses:
+                return False
+            if phones is not None and not _phone_match(self.people.get(order["client_id"]), phones):
+                return False
+            return v.in_range(order["created_at"], created) and v.in_range(order["modified_at"], modified)
+
+        rows = [self._order_view(o) for o in self.orders.values() if keep(o)]
+        return self._list(request, v.sort_rows(rows, (q.get("sort") or [None])[-1], ORDER_SORTS))
+
+    def create_order(self, request: Request, body: dict) -> Response:
+        fields = v.checked(body, self._order_checks(), ORDER_REQUIRED)
+        now = self.clock.tick()
+        order = {"id": self._new_id("orders"), "number": self._next_number, "branch_id": None,
+                 "order_type_id": None, "client_id": None, "manager_id": None, "assignee_id": None,
+                 "status": None, "malfunction": None, "manager_notes": None, "engineer_notes": None,
+                 "estimated_price": None, "due_date": None, "urgent": False, "custom_fields": {},
+                 "created_at": now, "modified_at": now, **fields, **{part: [] for part in ORDER_PARTS}}
+        self._next_number += 1
+        self.orders[order["id"]] = order
+        return Response(201, self._order_view(order))
+
+    def get_order(self, request: Request, body: dict, order_id: int) -> Response:
+        return Response(200, self._order_view(self._order(order_id)))
+
+    def update_order(self, request: Request, body: dict, order_id: int) -> Response:
+        order = self._order(order_id)
+        fields = v.checked(body, self._order_checks(), ORDER_REQUIRED, partial=True)
+        order["custom_fields"].update(fields.pop("custom_fields", {}))
+        order.update(fields, modified_at=self.clock.tick())
+        return Response(200, self._order_view(order))
+
+    def set_status(self, request: Request, body: dict, order_id: int) -> Response:
+        order = self._order(order_id)
+        fields = v.checked(body, {"status_id": v.reference(self.ids("statuses"), "status"),
+                                  "comment": v.optional(v.text)}, ["status_id"])
+        status = next(s for s in self.reference["statuses"] if s["id"] == fields["status_id"])
+        now = self.clock.tick()
+        order["status"] = {"id": status["id"], "name": status["name"]}
+        order["status_history"].append({"status_id": status["id"], "name": status["name"],
+                                        "comment": fields.get("comment"), "changed_at": now})
+        order["modified_at"] = now
+        return Response(200, self._order_view(order))
+
+    # --- order items and comments -----------------------------------------------------
+
+    def _item_checks(self) -> dict[str, v.Check]:
+        return {"entity_id": v.reference(lambda: self.products.keys(), "product"), "quantity": v.positive,
+                "price": v.number, "cost": v.number, "discount": v.optional(v.discount),
+                "comment": v.optional(v.text)}
+
+    def _item(self, order: dict[str, Any], item_id: int) -> dict[str, Any]:
+        for item in order["items"]:
+            if item["id"] == item_id:
+                return item
+        raise ApiError(404, "Not found")
+
+    def list_items(self, request: Request, body: dict, order_id: int) -> Response:
+        return self._list(request, self._order(order_id)["items"])
+
+    def add_item(self, request: Request, body: dict, order_id: int) -> Response:
+        order = self._order(order_id)
+        fields = v.checked(body, self._item_checks(), ["entity_id"])
+        product = self.products[fields["entity_id"]]
+        # Products go on orders without touching stock: RO App's Cartum connector does the same.
+        item = {"id": self._new_id("items"), "entity_id": product["id"], "title": product["title"], "quantity": 1,
+                "price": product.get("price") or 0, "cost": 0, "discount": None, "comment": None, **fields}
+        order["items"].append(item)
+        order["modified_at"] = self.clock.tick()
+        return Response(201, item)
+
+    def update_item(self, request: Request, body: dict, order_id: int, item_id: int) -> Response:
+        order = self._order(order_id)
+        item = self._item(order, item_id)
+        fields = v.checked(body, self._item_checks(), ["entity_id"], partial=True)
+        if "entity_id" in fields:
+            fields["title"] = self.products[fields["entity_id"]]["title"]
+        item.update(fields)
+        order["modified_at"] = self.clock.tick()
+        return Response(200, item)
+
+    def delete_item(self, request: Request, body: dict, order_id: int, item_id: int) -> Response:
+        order = self._order(order_id)
+        item = self._item(order, item_id)
+        order["items"].remove(item)
+        order["modified_at"] = self.clock.tick()
+        return Response(200, item)
+
+    def add_comment(self, request: Request, body: dict, order_id: int) -> Response:
+        order = self._order(order_id)
+        fields = v.checked(body, {"comment": v.text, "is_private": v.flag}, ["comment"])
+        now = self.clock.tick()
+        comment = {"id": self._new_id("comments"), "is_private": False, **fields, "created_at": now}
+        order["comments"].append(comment)
+        order["modified_at"] = now
+        return Response(201, comment)
+
+    # --- people and products ----------------------------------------------------------
+
+    PERSON_CHECKS = {"first_name": v.text, "last_name": v.optional(v.text), "email": v.optional(v.text),
+                     "phones": v.phones, "address": v.optional(v.text), "notes": v.optional(v.text),
+                     "custom_fields": v.custom_fields(None)}
+    PRODUCT_CHECKS = {"title": v.text, "sku": v.optional(v.text), "code": v.optional(v.text),
+                      "barcodes": v.strings, "description": v.optional(v.text), "price": v.optional(v.number)}
+
+    def _record(self, kind: str, fields: dict[str, Any], defaults: dict[str, Any]) -> Response:
+        now = self.clock.tick()
+        record = {"id": self._new_id(kind), **defaults, **fields, "created_at": now, "modified_at": now}
+        getattr(self, kind)[record["id"]] = record
+        return Response(201, record)
+
+    def _update(self, kind: str, record_id: int, body: dict, checks: dict[str, v.Check], required: str) -> Response:
+        record = getattr(self, kind).get(record_id)
+        if record is None:
+            raise ApiError(404, "Not found")
+        fields = v.checked(body, checks, [required], partial=True)
+        if "custom_fields" in fields:
+            record["custom_fields"].update(fields.pop("custom_fields"))
+        record.update(fields, modified_at=self.clock.tick())
+        return Response(200, record)
+
+    def list_people(self, request: Request, body: dict) -> Response:
+        q = request.query
+        ids, names, phones = v.query_ints(q, "ids"), v.query_values(q, "names"), v.query_values(q, "phones")
+        emails = {e.lower() for e in v.query_values(q, "emails") or []}
+        created, modified = v.query_range(q, "created_at"), v.query_range(q, "modified_at")
+
+        def keep(person: dict[str, Any]) -> bool:
+            full = f"{person['first_name']} {person.get('last_name') or ''}".lower()
+            return ((ids is None or person["id"] in ids)
+                    and (names is None or any(n.lower() in full for n in names))
+                    and (phones is None or _phone_match(person, phones))
+                    and (not emails or (person.get("email") or "").lower() in emails)
+                    and v.in_range(person["created_at"], created) and v.in_range(person["modified_at"], modified))
+
+        return self._list(request, [p for p in self.people.values() if keep(p)])
+
+    def create_person(self, request: Request, body: dict) -> Response:
+        fields = v.checked(body, self.PERSON_CHECKS, ["first_name"])
+        return self._record("people", fields, {"first_name": None, "last_name": None, "email": None, "phones": [],
+                                               "address": None, "notes": None, "custom_fields": {}})
+
+    def get_person(self, request: Request, body: dict, person_id: int) -> Response:
+        if person_id not in self.people:
+            raise ApiError(404, "Not found")
+        return Response(200, self.people[person_id])
+
+    def update_person(self, request: Request, body: dict, person_id: int) -> Response:
+        return self._update("people", person_id, body, self.PERSON_CHECKS, "first_name")
+
+    def list_products(self, request: Request, body: dict) -> Response:
+        q = request.query
+        ids, skus, barcodes = v.query_ints(q, "ids"), v.query_values(q, "skus"), v.query_values(q, "barcodes")
+        rows = [p for p in self.products.values()
+                if (ids is None or p["id"] in ids) and (skus is None or p["sku"] in skus)
+                and (barcodes is None or set(barcodes) & set(p["barcodes"]))]
+        return self._list(request, rows)
+
+    def create_product(self, request: Request, body: dict) -> Response:
+        fields = v.checked(body, self.PRODUCT_CHECKS, ["title"])
+        return self._record("products", fields, {"title": None, "description": None, "code": None, "sku": None,
+                                                 "barcodes": [], "price": None})
+
+    def update_product(self, request: Request, body: dict, product_id: int) -> Response:
+        return self._update("products", product_id, body, self.PRODUCT_CHECKS, "title")
+
+
+def _phone_match(person: dict[str, Any] | None, wanted: list[str]) -> bool:
+    have = [v.digits(p["phone"]) for p in (person or {}).get("phones", [])]
+    return any(w and w in h for w in map(v.digits, wanted) for h in have)
+
