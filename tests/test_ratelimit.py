@@ -3,6 +3,7 @@ sandbox and measures the result from the sandbox's own request log."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from cartum_roapp_sync.sandbox.server import FaultSettings, SandboxServer
 from cartum_roapp_sync.state.db import get_engine
 from tests.conftest import ROAPP_KEY
 
-POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+POSTGRES_URL = os.environ.get("CARTUM_ROAPP_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 WORKER = Path(__file__).with_name("ratelimit_worker.py")
 
 

@@ -277,6 +277,9 @@ class SandboxServer:
             return Response(404, {"message": f"unknown admin action {action!r}: {exc}"})
         except ValueError as exc:
             return Response(400, {"message": str(exc)})
+        except Exception:  # a sandbox bug must show as a 500 and in its log, not as a dropped connection
+            log.exception("sandbox %s admin action %s failed", self.app.name, action)
+            return Response(500, {"message": "sandbox internal error"})
 
 
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
