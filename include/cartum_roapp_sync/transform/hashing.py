@@ -1,0 +1,42 @@
+"""Content hashes: a record changed when the hash of the fields we load changed."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .values import is_missing
+
+
+def content_hash(record: Mapping[str, Any], fields: Iterable[str]) -> str:
+    """sha256 (hex) of the canonical JSON of ``record``'s ``fields``.
+
+    Equal content gives the same hash whatever the order of keys, at any depth, and
+    whatever the order of ``fields``. A missing field, None, NaN and pandas NA are all
+    "no value"; whole floats equal ints (``100.0`` == ``100``); tuples and numpy arrays
+    hash like lists. Fields not named do not affect the hash.
+    """
+    canonical = {name: _canonical(record.get(name)) for name in sorted(set(fields))}
+    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays → Python values
+        value = value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if is_missing(value):
+        return None
+    if isinstance(value, bool) or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)  # JSON has no infinity
+        return int(value) if value.is_integer() else value
+    return str(value)

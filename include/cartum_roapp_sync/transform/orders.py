@@ -1,0 +1,149 @@
+"""Cartum orders → RO App orders.
+
+Decisions:
+
+- A repeated order_id keeps the last one read; an order without an integer order_id is
+  skipped and reported (nothing could refer to it).
+- ``roapp_status_id`` is ``config.mapped_status(cartum_status)``; an unmapped status
+  gives None and an ``unmapped_status`` problem (data quality quarantines the order).
+- Items come from ``products[]``, in the order's line order. The product_key is looked up
+  in ``article_index``; an article not in it is keyed like a product without a barcode
+  (``products.unlisted_key``) and reported ``unknown_article``. ``transform_batch`` first
+  turns such lines into products, so there it never happens. A line without an article is
+  skipped and reported. The title is the catalogue title (store's language) when the
+  product is known, else the line's title (the order's language), else the article.
+- ``delivery_comment`` is one text, one ``Label: value`` line each for delivery type,
+  city, address, delivery price (left out when -1, "not calculated"), payment type, paid
+  yes/no and the buyer's comment; empty parts are left out. Labels are English.
+- ``content_hash`` covers what RO App receives: client_key, roapp_status_id, items, paid
+  and delivery_comment (not ``total``, ``created`` or the Cartum status id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..assumptions import CARTUM_ORDER_COMMENT_FIELD, CARTUM_ORDER_CREATED_FIELD, CARTUM_ORDER_STATUS_FIELD
+from ..config import StoreConfig
+from ..entities import ORDERS
+from .frames import make_frame
+from .hashing import content_hash
+from .products import unlisted_key
+from .values import clean_text, plain_number, to_flag, to_float, to_int
+
+#: The order fields RO App receives.
+HASH_FIELDS = ("client_key", "roapp_status_id", "items", "paid", "delivery_comment")
+NOT_CALCULATED = -1  # Cartum's delivery_price when the carrier has not priced it
+
+
+@dataclass
+class OrdersResult:
+    frame: pd.DataFrame                      # exactly ORDERS.columns, one row per order_id
+    report: list[dict[str, Any]] = field(default_factory=list)  # {order_id, problem, detail}
+
+
+def build_orders(orders: list[dict[str, Any]], *, config: StoreConfig, order_client: dict[int, str],
+                 article_index: dict[str, str], product_titles: dict[str, str]) -> OrdersResult:
+    """One row per order (sorted by order_id) and the problems met. Deterministic."""
+    report: list[dict[str, Any]] = []
+    by_id: dict[int, dict[str, Any]] = {}
+    for position, order in enumerate(orders):
+        order_id = to_int(order.get("order_id"))
+        if order_id is None:
+            report.append(_problem(None, "missing_order_id",
+                                   f"order #{position + 1} has no order_id ({order.get('order_id')!r}); skipped"))
+            continue
+        if order_id in by_id:
+            report.append(_problem(order_id, "duplicate_order", "order read more than once; the last one kept"))
+        by_id[order_id] = order
+    rows = [_row(order_id, order, config, order_client, article_index, product_titles, report)
+            for order_id, order in sorted(by_id.items())]
+    return OrdersResult(make_frame(rows, ORDERS), report)
+
+
+def delivery_comment(order: dict[str, Any], currency: str) -> str:
+    """The human-readable delivery and payment summary of an order (module docstring)."""
+    price = to_float(order.get("delivery_price"))
+    paid = to_flag(order.get("payed"))
+    parts = [
+        ("Delivery", _title(order.get("delivery_type"))),
+        ("City", clean_text(order.get("delivery_city"))),
+        ("Address", clean_text(order.get("delivery_address"))),
+        ("Delivery price", None if price is None or price == NOT_CALCULATED else f"{_amount(price)} {currency}"),
+        ("Payment", _title(order.get("payment_type"))),
+        ("Paid", "yes" if paid else "no"),
+        ("Buyer's comment", clean_text(order.get(CARTUM_ORDER_COMMENT_FIELD))),
+    ]
+    return "\n".join(f"{label}: {value}" for label, value in parts if value)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def _problem(order_id: int | None, problem: str, detail: str) -> dict[str, Any]:
+    return {"order_id": order_id, "problem": problem, "detail": detail}
+
+
+def _title(value: Any) -> str | None:
+    """``{id, title}`` objects (delivery_type, payment_type); a plain string is the title."""
+    return clean_text(value.get("title")) if isinstance(value, dict) else clean_text(value)
+
+
+def _amount(value: float) -> str:
+    number = plain_number(value)
+    return str(number) if isinstance(number, int) else f"{number:.2f}"
+
+
+def _row(order_id: int, order: dict[str, Any], config: StoreConfig, order_client: dict[int, str],
+         article_index: dict[str, str], product_titles: dict[str, str], report: list[dict[str, Any]]) -> dict:
+    status = to_int(order.get(CARTUM_ORDER_STATUS_FIELD))
+    roapp_status = config.mapped_status(status) if status is not None else None
+    if roapp_status is None:
+        report.append(_problem(order_id, "unmapped_status",
+                               f"Cartum status {order.get(CARTUM_ORDER_STATUS_FIELD)!r} is not in the store's "
+                               "status_map: add it, or the order stays quarantined"))
+    client_key = order_client.get(order_id)
+    if client_key is None:
+        report.append(_problem(order_id, "no_client", "no client was built for this order"))
+    total = to_float(order.get("total_sum"))
+    if total is None:
+        report.append(_problem(order_id, "invalid_total", f"total_sum {order.get('total_sum')!r} is not a number"))
+    currency = clean_text(order.get("currency")) or config.currency
+    row = {
+        "order_id": order_id, "client_key": client_key, "cartum_status": status, "roapp_status_id": roapp_status,
+        "created": clean_text(order.get(CARTUM_ORDER_CREATED_FIELD)), "currency": currency, "total": total,
+        "paid": to_flag(order.get("payed")),
+        "items": _items(order_id, order.get("products") or [], config.product_key, article_index,
+                        product_titles, report),
+        "delivery_comment": delivery_comment(order, currency),
+    }
+    row["content_hash"] = content_hash(row, HASH_FIELDS)
+    return row
+
+
+def _items(order_id: int, lines: list[dict[str, Any]], product_key: str, article_index: dict[str, str],
+           product_titles: dict[str, str], report: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    items = []
+    for position, line in enumerate(lines):
+        article = clean_text(line.get("article"))
+        if article is None:
+            report.append(_problem(order_id, "line_without_article",
+                                   f"line #{position + 1} ({line.get('title')!r}) has no article; skipped"))
+            continue
+        key = article_index.get(article)
+        if key is None:
+            key = unlisted_key(article, product_key)
+            report.append(_problem(order_id, "unknown_article", f"article {article} is not in the catalogue; "
+                                                                f"item keyed {key}"))
+        quantity, price = to_float(line.get("quantity")), to_float(line.get("price"))
+        if quantity is None or price is None:  # kept as None, never guessed: data quality stops it
+            report.append(_problem(order_id, "invalid_line", f"line #{position + 1} ({article}): quantity "
+                                   f"{line.get('quantity')!r}, price {line.get('price')!r}"))
+        items.append({
+            "product_key": key, "article": article,
+            "title": product_titles.get(key) or clean_text(line.get("title")) or article,
+            "quantity": plain_number(quantity), "price": price,
+        })
+    return items

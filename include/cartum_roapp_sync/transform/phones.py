@@ -1,0 +1,42 @@
+"""Phone numbers as buyers type them → E.164."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+
+from .values import clean_text
+
+
+def normalize_phone(raw: Any, country: str = "UA") -> tuple[str | None, bool]:
+    """``(e164, True)`` when ``raw`` is a valid phone number, else ``(None, False)``.
+
+    National formats are read for ``country`` (``0501234567`` with ``"UA"`` →
+    ``+380501234567``). Digits without a ``+`` that start with the country's calling code
+    (``380-50-123-4567``) are read as international. Empty, unparsable and invalid input
+    (``12345``) all give ``(None, False)``; the caller keeps the raw text if it needs it.
+    """
+    text = clean_text(raw)
+    if text is None:
+        return None, False
+    for candidate in _candidates(text, country):
+        try:
+            number = phonenumbers.parse(candidate, country)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True
+    return None, False
+
+
+def _candidates(text: str, country: str) -> list[str]:
+    """The text as typed, then (when it has no ``+`` but starts with the calling code) the
+    same digits read as international. phonenumbers usually strips the code by itself;
+    the second try makes the rule explicit rather than relying on its heuristics."""
+    candidates = [text]
+    code = str(phonenumbers.country_code_for_region(country) or "")
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if code and not text.startswith("+") and digits.startswith(code):
+        candidates.append("+" + digits)
+    return candidates
