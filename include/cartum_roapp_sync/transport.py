@@ -122,11 +122,14 @@ class CallStats:
     """API calls made, by path, and retries: the figures a run summary reports."""
 
     calls: int = 0
+    writes: int = 0          # requests other than GET
     retries: int = 0
     by_path: dict[str, int] = field(default_factory=dict)
 
-    def count(self, path: str) -> None:
+    def count(self, method: str, path: str) -> None:
         self.calls += 1
+        if method != "GET":
+            self.writes += 1
         self.by_path[path] = self.by_path.get(path, 0) + 1
 
 
@@ -158,7 +161,7 @@ class Transport:
         for attempt in range(1, self.retry.max_attempts + 1):
             if self.limiter is not None:
                 self.limiter.acquire()
-            self.stats.count(path)
+            self.stats.count(method, path)
             retry_after: float | None = None
             started = time.monotonic()
             try:

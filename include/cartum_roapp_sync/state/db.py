@@ -67,6 +67,7 @@ def get_engine(url: str | None = None) -> Engine:
 def ensure_schema(engine: Engine) -> None:
     # Import the modules that declare tables, so that they are all on ``metadata``.
     from .. import ratelimit  # noqa: F401
+    from . import store  # noqa: F401
 
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":

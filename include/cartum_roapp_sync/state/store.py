@@ -44,6 +44,7 @@ store_state = Table(
     Column("store_id", String(48), primary_key=True),
     Column("orders_watermark", String(19)),       # max Cartum stat_created loaded (store local time)
     Column("customers_watermark", String(19)),    # max Cartum users.registered loaded
+    Column("import_cutoff", String(19)),          # orders created up to here were judged by the first import
     Column("catalog_refreshed_at", DateTime(timezone=True)),
     Column("first_import_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -294,7 +295,7 @@ class StateStore:
         with self.engine.begin() as c:
             started = c.execute(select(runs.c.started_at).where(
                 runs.c.store_id == self.store_id, runs.c.run_id == run_id)).scalar()
-            duration = (now - _aware(started)).total_seconds() if started else None
+            duration = (now - as_utc(started)).total_seconds() if started else None
             c.execute(update(runs).where(runs.c.store_id == self.store_id, runs.c.run_id == run_id).values(
                 finished_at=now, status=status, error=error, duration_s=duration))
         return self.run_summary(run_id)
@@ -350,7 +351,7 @@ class StateStore:
                 c.execute(delete(table).where(table.c.store_id == self.store_id))
 
 
-def _aware(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
     # SQLite hands timestamps back without their timezone.
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 

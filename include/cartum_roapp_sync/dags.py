@@ -1,0 +1,158 @@
+"""Builds one Airflow DAG per enabled store from the ``cartum_roapp_stores`` Variable.
+
+Parse time does only what the DAG shape needs: read and validate the Variable, once. No
+connection, no network, no state database. A store entry that fails validation gets a
+placeholder DAG of the same id that shows the error (in its docs, its tags and its one
+task's failure) and never touches anything; every other store's DAG loads as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG
+
+from .config import VARIABLE_NAME, ConfigError, StoreConfig, parse_store, parse_stores
+
+log = logging.getLogger(__name__)
+
+SCHEDULE = "*/5 * * * *"
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_ARGS = {
+    "owner": "cartum-roapp-sync",
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(hours=2),
+}
+TAGS = ["cartum", "roapp", "sync"]
+
+DAG_DOC = """\
+### Cartum → RO App: {name}
+
+Keeps the Cartum store **{name}** (`{store_id}`) in step with RO App every 5 minutes:
+orders, their clients and products, statuses mapped through the store's `status_map`.
+
+| setting | value |
+|---|---|
+| Cartum connection | `{cartum_conn_id}` |
+| RO App connection | `{roapp_conn_id}` |
+| RO App location / order type | {location_id} / {order_type_id} |
+| language, product key | `{language}`, `{product_key}` |
+| first import | last {import_days} days, skipping statuses {skip_statuses_on_import} |
+
+Steps: `start_run` → `extract_orders`, `extract_customers` → `extract_products` → `transform`
+→ `check_quality` → `load_clients` → `load_products` → `load_orders` → `finish_run`.
+Run history, counts and quarantined records are in the state database (see the README).
+"""
+
+
+def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
+    """Task body: rebuild the store's settings, run one step, sort errors for Airflow."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from .pipeline.context import FatalStepError
+    from .pipeline.runtime import build_context
+    from .pipeline.steps import finish_run, run_step
+    from .transport import FatalApiError
+
+    config = parse_store(store)
+    ctx = build_context(config, context["run_id"])
+    try:
+        if step == "finish_run":
+            return _summary_for_xcom(finish_run(ctx))
+        run_step(step, ctx)
+        return None
+    except (FatalStepError, FatalApiError, ConfigError) as exc:
+        # Retrying will not help: fail now, with the message the user needs.
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _summary_for_xcom(summary: dict[str, Any]) -> dict[str, Any]:
+    run = summary.get("run") or {}
+    return {"status": run.get("status"), "cartum_calls": run.get("cartum_calls"),
+            "roapp_calls": run.get("roapp_calls"), "roapp_writes": run.get("roapp_writes"),
+            "entities": summary.get("entities")}
+
+
+def build_store_dag(config: StoreConfig) -> DAG:
+    from .pipeline.steps import UPSTREAM  # light: no clients are built at parse time
+
+    store = config.to_dict()
+    with DAG(
+        dag_id=config.dag_id,
+        description=f"Cartum store {config.name} → RO App, every 5 minutes",
+        schedule=SCHEDULE,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        doc_md=DAG_DOC.format(**store),
+        tags=[*TAGS, f"store:{config.store_id}"],
+    ) as dag:
+        tasks = {name: PythonOperator(task_id=name, python_callable=_run_task,
+                                      op_kwargs={"step": name, "store": store})
+                 for name in UPSTREAM}
+        for name, upstream in UPSTREAM.items():
+            for parent in upstream:
+                tasks[parent] >> tasks[name]
+        finish = PythonOperator(task_id="finish_run", python_callable=_run_task,
+                                op_kwargs={"step": "finish_run", "store": store},
+                                trigger_rule="all_done", retries=0)
+        list(tasks.values()) >> finish
+    return dag
+
+
+def _report_config_error(error: str, **_context: Any) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(error)
+
+
+def build_broken_dag(label: str, error: str) -> DAG:
+    """A placeholder for a store entry that does not validate: it shows the error and does nothing."""
+    safe = re.sub(r"[^a-z0-9_]", "_", label.lower())[:48] or "entry"
+    message = (f"Store entry {label!r} in the Airflow Variable {VARIABLE_NAME} is not valid: {error}. "
+               f"Fix the entry; the other stores are not affected.")
+    with DAG(
+        dag_id=f"cartum_roapp__{safe}",
+        description=f"CONFIGURATION ERROR: {error}"[:200],
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        doc_md=f"### Configuration error\n\n{message}\n",
+        tags=[*TAGS, "config-error"],
+    ) as dag:
+        PythonOperator(task_id="report_config_error", python_callable=_report_config_error,
+                       op_kwargs={"error": message}, retries=0)
+    return dag
+
+
+def build_dags(raw: str | list[Any] | None) -> dict[str, DAG]:
+    """Every store's DAG, by dag_id. ``raw`` is the Variable's value (None: no stores)."""
+    try:
+        parsed = parse_stores(raw)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        raise
+    dags: dict[str, DAG] = {}
+    for store in parsed.stores:
+        if store.enabled:
+            dags[store.dag_id] = build_store_dag(store)
+    for label, error in parsed.errors.items():
+        log.error("store entry %s in Variable %s is not valid: %s", label, VARIABLE_NAME, error)
+        dag = build_broken_dag(label, error)
+        dags.setdefault(dag.dag_id, dag)
+    return dags
+
+
+def read_stores_variable() -> str | None:
+    """The Variable's raw text, once per parse (None when it is not set)."""
+    from airflow.sdk import Variable
+
+    return Variable.get(VARIABLE_NAME, default=None)

@@ -1,0 +1,1 @@
+"""One store run: plan, extract, transform, data quality, load, summary (see ``steps``)."""

@@ -1,0 +1,56 @@
+"""Runs a store's steps in order, as the DAG would, against the sandboxes, with no
+Airflow scheduler: the same step functions, contexts built from plain clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cartum_roapp_sync.cartum.client import CartumClient
+from cartum_roapp_sync.config import StoreConfig, parse_store
+from cartum_roapp_sync.pipeline.context import RunContext
+from cartum_roapp_sync.pipeline.steps import STEPS, finish_run, run_step
+from cartum_roapp_sync.roapp.client import RoAppClient
+from cartum_roapp_sync.state.store import StateStore
+from tests.conftest import CARTUM_LOGIN, CARTUM_PASSWORD, FAST_RETRY, ROAPP_KEY
+
+
+def store_config(roapp_state: dict[str, Any], **overrides: Any) -> StoreConfig:
+    """A demo store matched to the RO App sandbox's seeded reference data."""
+    statuses = [s["id"] for s in roapp_state["statuses"]]
+    entry = {
+        "store_id": "demo", "name": "Demo shop", "cartum_conn_id": "cartum_demo",
+        "location_id": roapp_state["branches"][0]["id"], "order_type_id": roapp_state["order_types"][0]["id"],
+        "language": "ua", "product_key": "sku", "managers": "all",
+        "status_map": {"1": statuses[0], "2": statuses[1], "3": statuses[6], "4": statuses[8],
+                       "6": statuses[5], "7": statuses[3], "8": statuses[9]},
+    }
+    entry.update(overrides)
+    return parse_store(entry)
+
+
+class Harness:
+    def __init__(self, config: StoreConfig, engine, cartum_url: str, roapp_url: str, limiter=None):
+        self.config = config
+        self.engine = engine
+        self.cartum_url = cartum_url
+        self.roapp_url = roapp_url
+        self.limiter = limiter
+        self.runs = 0
+
+    def context(self, run_id: str) -> RunContext:
+        return RunContext(
+            self.config, run_id, StateStore(self.engine, self.config.store_id),
+            cartum_factory=lambda: CartumClient(self.cartum_url, CARTUM_LOGIN, CARTUM_PASSWORD, retry=FAST_RETRY,
+                                                requests_per_second=0),
+            roapp_factory=lambda: RoAppClient(ROAPP_KEY, self.roapp_url, retry=FAST_RETRY, limiter=self.limiter),
+        )
+
+    def run(self, until: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        """Every step in order (or up to ``until``), then finish_run; returns the summary."""
+        self.runs += 1
+        run_id = run_id or f"run_{self.runs}"
+        for name in STEPS:
+            run_step(name, self.context(run_id))
+            if name == until:
+                return {}
+        return finish_run(self.context(run_id))
