@@ -20,7 +20,7 @@ if [ ! -f "$stamp" ]; then
     | grep -v "^WARNING: Location" || true
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 \
     | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import cartum_roapp_sync, airflow.sdk, great_expectations" \
+  .venv/bin/python -c "import cartum_roapp_sync, airflow.sdk" \
     || { echo "installation failed: see the pip output above" >&2; exit 1; }
   rm -f .venv/.installed-*
   touch "$stamp"

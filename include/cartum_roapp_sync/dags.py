@@ -116,7 +116,7 @@ def _report_config_error(error: str, **_context: Any) -> None:
 
 def build_broken_dag(label: str, error: str) -> DAG:
     """A placeholder for a store entry that does not validate: it shows the error and does nothing."""
-    safe = re.sub(r"[^a-z0-9_]", "_", label.lower())[:48] or "entry"
+    safe = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:48] or "entry"
     message = (f"Store entry {label!r} in the Airflow Variable {VARIABLE_NAME} is not valid: {error}. "
                f"Fix the entry; the other stores are not affected.")
     with DAG(

@@ -30,6 +30,7 @@ on first use and reused.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable, Mapping
@@ -55,6 +56,15 @@ _BLANK = r"\A\s*\Z"
 _SCHEMA_CHECK = "columns_match_entity"
 
 
+def _gx():  # type: ignore[no-untyped-def]
+    """great_expectations, imported on first use (DAG parsing must stay fast) and without
+    its import-time INFO chatter, which would otherwise fill every task log."""
+    logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
+    import great_expectations
+
+    return great_expectations
+
+
 # --------------------------------------------------------------------------- checks
 
 
@@ -70,7 +80,7 @@ class _Check:
     reason: Callable[[Mapping[str, Any], pd.DataFrame], str] | None = None
 
     def build(self) -> Any:
-        import great_expectations as gx
+        gx = _gx()
 
         cls = getattr(gx.expectations, self.expectation)
         kwargs = dict(self.kwargs)
@@ -219,7 +229,7 @@ def build_suite(name: str, config: StoreConfig) -> Any:
 
 
 def _suite(name: str, checks: list[_Check], config: StoreConfig) -> Any:
-    import great_expectations as gx
+    gx = _gx()
 
     suite = gx.ExpectationSuite(name=f"{config.store_id}.{name}")
     for check in checks:
@@ -239,7 +249,7 @@ class _Runtime:
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        import great_expectations as gx
+        gx = _gx()
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         self.context = gx.get_context(mode="ephemeral")

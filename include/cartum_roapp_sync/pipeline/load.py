@@ -183,7 +183,8 @@ class ClientLoader(EntityLoader):
         return [1 if user is not None and int(user) in self._profiles else 0, max(record.get("order_ids") or [0])]
 
     def details(self, record: dict[str, Any], row: IdMapRow | None) -> dict[str, Any]:
-        return {"rank": self.rank(record)}
+        # The e-mail lets a later batch that keys the same buyer by e-mail find it locally.
+        return {"rank": self.rank(record), "email": clean(record.get("email"))}
 
     def stale(self, record: dict[str, Any], row: IdMapRow) -> bool:
         # A batch holds only some of a buyer's data (this run's orders, profiles registered
@@ -194,13 +195,24 @@ class ClientLoader(EntityLoader):
     def lookups(self, records: list[dict[str, Any]]) -> None:
         phones = {r["phone"]: self.key(r) for r in records if clean(r.get("phone"))}
         emails = {r["email"]: self.key(r) for r in records if not clean(r.get("phone")) and clean(r.get("email"))}
+        if emails:
+            # A buyer keyed by e-mail in this batch may be a client synced under another key (a
+            # batch without the contact that tied the e-mail to a phone): the RO App person this
+            # sync created or adopted with that e-mail is the one a lookup would find.
+            local: dict[str, set[int]] = {}
+            for row in self.state.id_rows(self.entity.name).values():
+                if row.status == "synced" and row.roapp_id and row.details.get("email") in emails:
+                    local.setdefault(row.details["email"], set()).add(row.roapp_id)
+            for email, ids in local.items():
+                if len(ids) == 1:
+                    self._found.setdefault(emails[email], ids.pop())
         for batch in _batches(sorted(phones)):
             for person in self.roapp.find_people(phones=batch):
                 for entry in person.get("phones") or []:
                     key = phones.get(_digits_to_e164(entry.get("phone"), phones))
                     if key:
                         self._found.setdefault(key, int(person["id"]))
-        for batch in _batches(sorted(emails)):
+        for batch in _batches(sorted(e for e, key in emails.items() if key not in self._found)):
             for person in self.roapp.find_people(emails=batch):
                 key = emails.get(str(person.get("email") or "").strip().lower())
                 if key:
@@ -305,12 +317,29 @@ class OrderLoader(EntityLoader):
 
     def run(self, records: list[dict[str, Any]]) -> LoadCounts:
         keys = {str(r["client_key"]) for r in records}
+        # and the keys the orders were synced with: the same buyer can be keyed differently
+        # from one batch to the next (see ``stale``)
+        synced = self.state.id_rows("orders", [self.key(r) for r in records])
+        keys |= {str(row.details["client_key"]) for row in synced.values() if row.details.get("client_key")}
         self._client_ids = {k: row.roapp_id for k, row in self.state.id_rows("clients", keys).items()
                             if row.status == "synced" and row.roapp_id}
         products = {str(i["product_key"]) for r in records for i in r.get("items") or []}
         self._product_ids = {k: row.roapp_id for k, row in self.state.id_rows("products", products).items()
                              if row.status == "synced" and row.roapp_id}
         return super().run(records)
+
+    def stale(self, record: dict[str, Any], row: IdMapRow) -> bool:
+        """Nothing RO App holds would change: the record differs from the synced one only in
+        the buyer's key (a batch without the contact that tied an e-mail to a phone keys the
+        same buyer by e-mail), and both keys stand for the same RO App client."""
+        old = row.details
+        return (old.get("roapp_status_id") == record["roapp_status_id"] and old.get("lines") == _lines(record)
+                and old.get("comment") == record["delivery_comment"] and old.get("paid") == record["paid"]
+                and self._same_client(old.get("client_key"), record["client_key"]))
+
+    def _same_client(self, old_key: Any, new_key: Any) -> bool:
+        old_id = self._client_ids.get(str(old_key))
+        return old_id is not None and old_id == self._client_ids.get(str(new_key))
 
     def _require_references(self, record: dict[str, Any]) -> None:
         missing = []
@@ -430,7 +459,7 @@ class OrderLoader(EntityLoader):
         if old.get("comment") != record["delivery_comment"] or old.get("paid") != record["paid"]:
             self.roapp.add_order_comment(row.roapp_id, "Updated from Cartum:\n" + record["delivery_comment"])
         body: dict[str, Any] = {"custom_fields": self._custom_values(record)}
-        if old.get("client_key") != record["client_key"]:
+        if not self._same_client(old.get("client_key"), record["client_key"]):
             body["client_id"] = self._client_ids[record["client_key"]]
         self.roapp.update_order(row.roapp_id, body)
         self.state.record_synced("orders", self.key(record), row.roapp_id, record["content_hash"],

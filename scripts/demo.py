@@ -1,0 +1,285 @@
+"""The demo: both sandboxes with seeded data, a demo store configured through the real
+Airflow Variable and Connections, ``airflow standalone`` on SQLite, one triggered run of
+the store's DAG, and a report of what landed in RO App.
+
+Run it through ``scripts/demo.sh`` (which creates the environment first). Everything it
+writes lives under ``.demo/`` in the checkout. Options: ``--orders N`` (seeded Cartum
+orders), ``--exit`` (stop everything after the report instead of leaving Airflow up),
+``--roapp-rate N`` (the RO App sandbox's requests per second; 3 is the real limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / ".demo"
+AIRFLOW_HOME = DEMO / "airflow"
+STATE_DB = DEMO / "cartum_roapp_state.db"
+VENV_BIN = Path(sys.executable).parent
+STORE_ID = "demo"
+DAG_ID = f"cartum_roapp__{STORE_ID}"
+CARTUM_LOGIN, CARTUM_PASSWORD, ROAPP_KEY = "sandbox_admin", "sandbox-password", "sandbox-api-key"
+
+#: Cartum status (English title) → RO App status name, for the seeded data of both sandboxes.
+STATUS_MATCH = {"New": "New", "Processing": "In work", "Delivered": "Delivered", "Shipping": "Shipped",
+                "Canceled / Not delivered": "Canceled", "Canceled": "Canceled"}
+
+
+def say(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def free_port(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+
+def wait_for(what: str, check, timeout: float, process: subprocess.Popen | None = None, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (requests.RequestException, OSError, ValueError, KeyError):
+            pass
+        if process is not None and process.poll() is not None:
+            tail = log.read_text()[-3000:] if log and log.exists() else ""
+            raise SystemExit(f"{what}: the process exited with {process.returncode}\n{tail}")
+        time.sleep(1)
+    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}" + (f"; see {log}" if log else ""))
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.processes: list[subprocess.Popen] = []
+        self.env = {**os.environ, "AIRFLOW_HOME": str(AIRFLOW_HOME), "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+                    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                    "AIRFLOW__API__PORT": str(args.airflow_port),
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                    "PYTHONPATH": str(ROOT / "include")}
+        self.api = f"http://127.0.0.1:{args.airflow_port}"
+        self.session = requests.Session()
+
+    # --- processes ----------------------------------------------------------------------
+
+    def start(self, name: str, command: list[str]) -> tuple[subprocess.Popen, Path]:
+        log = DEMO / f"{name}.log"
+        handle = open(log, "w")
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT,
+                                   start_new_session=True)
+        self.processes.append(process)
+        return process, log
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def airflow(self, *args: str) -> str:
+        result = subprocess.run([str(VENV_BIN / "airflow"), *args], env=self.env, cwd=ROOT, capture_output=True,
+                                text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"airflow {' '.join(args[:2])} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    # --- steps --------------------------------------------------------------------------
+
+    def start_sandboxes(self) -> None:
+        a = self.args
+        self.cartum_url = f"http://127.0.0.1:{free_port(8701)}"
+        self.roapp_url = f"http://127.0.0.1:{free_port(8702)}"
+        say(f"starting the Cartum sandbox ({a.orders} orders) at {self.cartum_url} "
+            f"and the RO App sandbox ({a.roapp_rate} requests/s per key) at {self.roapp_url}")
+        cartum, cartum_log = self.start("cartum-sandbox", [
+            sys.executable, "-m", "cartum_roapp_sync.sandbox.cartum", "--port", self.cartum_url.rsplit(":", 1)[1],
+            "--seed", "42", "--orders", str(a.orders), "--products", str(a.products),
+            "--customers", str(a.customers), "--login", CARTUM_LOGIN, "--password", CARTUM_PASSWORD])
+        roapp, roapp_log = self.start("roapp-sandbox", [
+            sys.executable, "-m", "cartum_roapp_sync.sandbox.roapp", "--port", self.roapp_url.rsplit(":", 1)[1],
+            "--seed", "42", "--api-key", ROAPP_KEY, "--rate-limit", str(a.roapp_rate)])
+        wait_for("the Cartum sandbox", lambda: requests.get(f"{self.cartum_url}/_sandbox/faults", timeout=2).ok,
+                 60, cartum, cartum_log)
+        wait_for("the RO App sandbox", lambda: requests.get(f"{self.roapp_url}/_sandbox/faults", timeout=2).ok,
+                 60, roapp, roapp_log)
+
+    def store_entry(self) -> dict:
+        roapp = requests.get(f"{self.roapp_url}/_sandbox/state", timeout=10).json()
+        cartum = requests.get(f"{self.cartum_url}/_sandbox/state", timeout=10).json()
+        by_name = {s["name"]: s["id"] for s in roapp["statuses"]}
+        status_map = {}
+        for status in cartum["statuses"]:
+            title = status["title"].get("en") if isinstance(status["title"], dict) else status["title"]
+            target = by_name.get(STATUS_MATCH.get(title, title)) or by_name.get("In work")
+            status_map[str(status["id"])] = target
+        return {"store_id": STORE_ID, "name": "Demo shop", "cartum_conn_id": "cartum_demo",
+                "roapp_conn_id": "roapp_default", "location_id": roapp["branches"][0]["id"],
+                "order_type_id": roapp["order_types"][0]["id"], "language": "ua", "product_key": "sku",
+                "managers": "all", "status_map": status_map, "import_days": 60}
+
+    def configure_airflow(self) -> None:
+        say(f"preparing Airflow in {AIRFLOW_HOME} (metadata database: SQLite)")
+        self.airflow("db", "migrate")
+        connections = {
+            "cartum_demo": ["--conn-type", "cartum", "--conn-host", self.cartum_url, "--conn-login", CARTUM_LOGIN,
+                            "--conn-password", CARTUM_PASSWORD, "--conn-extra", json.dumps({"requests_per_second": 20})],
+            "roapp_default": ["--conn-type", "roapp", "--conn-host", self.roapp_url, "--conn-password", ROAPP_KEY],
+            "cartum_roapp_state": ["--conn-uri", f"sqlite:///{STATE_DB}"],
+        }
+        for conn_id, options in connections.items():
+            subprocess.run([str(VENV_BIN / "airflow"), "connections", "delete", conn_id], env=self.env,
+                           capture_output=True)
+            self.airflow("connections", "add", conn_id, *options)
+        entry = self.store_entry()
+        self.airflow("variables", "set", "cartum_roapp_stores", json.dumps([entry]))
+        say(f"configured store {STORE_ID!r}: connections cartum_demo, roapp_default, cartum_roapp_state; "
+            f"Variable cartum_roapp_stores ({len(entry['status_map'])} statuses matched)")
+
+    def start_airflow(self) -> None:
+        say(f"starting airflow standalone (UI and API on {self.api}); log: {DEMO / 'airflow-standalone.log'}")
+        process, log = self.start("airflow-standalone", [str(VENV_BIN / "airflow"), "standalone"])
+        wait_for("the Airflow API server", lambda: requests.get(f"{self.api}/api/v2/monitor/health", timeout=5).ok,
+                 300, process, log)
+        token = wait_for("a login token", self.login, 120, process, log)
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        say(f"waiting for the DAG processor to load {DAG_ID}")
+        wait_for(f"DAG {DAG_ID} to be parsed",
+                 lambda: self.session.get(f"{self.api}/api/v2/dags/{DAG_ID}", timeout=10).ok, 300, process, log)
+
+    def login(self) -> str:
+        response = requests.post(f"{self.api}/auth/token", json={"username": "admin", "password": self.password()},
+                                 timeout=10)
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def password(self) -> str:
+        generated = AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+        return json.loads(generated.read_text())["admin"]
+
+    def trigger_and_wait(self) -> dict:
+        self.session.patch(f"{self.api}/api/v2/dags/{DAG_ID}", json={"is_paused": False}, timeout=10)
+        response = self.session.post(f"{self.api}/api/v2/dags/{DAG_ID}/dagRuns",
+                                     json={"logical_date": None, "note": "demo"}, timeout=10)
+        if not response.ok:
+            raise SystemExit(f"triggering {DAG_ID} failed: {response.status_code} {response.text}")
+        run_id = response.json()["dag_run_id"]
+        say(f"triggered run {run_id}; waiting for it (the first import runs at RO App's rate limit)")
+        started, last = time.monotonic(), None
+        while True:
+            run = self.session.get(f"{self.api}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", timeout=10).json()
+            tasks = self.session.get(f"{self.api}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances",
+                                     timeout=10).json()["task_instances"]
+            progress = ", ".join(f"{t['task_id']}={t['state']}" for t in tasks if t["state"] not in (None, "success"))
+            done = sum(t["state"] == "success" for t in tasks)
+            line = f"{run['state']}: {done}/{len(tasks)} tasks done" + (f" ({progress})" if progress else "")
+            if line != last:
+                say(f"[{time.monotonic() - started:5.0f} s] {line}")
+                last = line
+            if run["state"] in ("success", "failed"):
+                run["wall_time_s"] = time.monotonic() - started
+                return run
+            if time.monotonic() - started > self.args.timeout:
+                raise SystemExit(f"the run did not finish within {self.args.timeout} s")
+            time.sleep(3)
+
+    def report(self, run: dict) -> None:
+        from sqlalchemy import create_engine, select
+
+        from cartum_roapp_sync.state.store import StateStore, runs
+
+        engine = create_engine(f"sqlite:///{STATE_DB}")
+        store = StateStore(engine, STORE_ID)
+        with engine.connect() as connection:
+            run_ids = connection.execute(select(runs.c.run_id).where(runs.c.store_id == STORE_ID)
+                                         .order_by(runs.c.started_at)).scalars().all()
+        roapp = requests.get(f"{self.roapp_url}/_sandbox/state", timeout=10).json()
+        statuses: dict[str, int] = {}
+        for order in roapp["orders"]:
+            name = (order.get("status") or {}).get("name", "none")
+            statuses[name] = statuses.get(name, 0) + 1
+        items = sum(len(o.get("items") or []) for o in roapp["orders"])
+        comments = sum(len(o.get("comments") or []) for o in roapp["orders"])
+        print()
+        print(f"Triggered run {run['dag_run_id']}: {run['state'].upper()} after {run['wall_time_s']:.0f} s. "
+              f"Runs of {DAG_ID} so far (the scheduler may have started one on its own):")
+        for run_id in run_ids:
+            summary = store.run_summary(run_id)
+            info = summary["run"] or {}
+            print(f"- {run_id}: {info.get('status')}, {'first import' if info.get('first_import') else 'incremental'}, "
+                  f"{info.get('duration_s') or 0:.0f} s; API calls: Cartum {info.get('cartum_calls')}, "
+                  f"RO App {info.get('roapp_calls')} ({info.get('roapp_writes')} writes)")
+            for entity, counts in summary["entities"].items():
+                print(f"    {entity:9} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+        print("What landed in RO App:")
+        print(f"  clients  {len(roapp['people'])}")
+        print(f"  products {len(roapp['products'])}")
+        print(f"  orders   {len(roapp['orders'])} with {items} items and {comments} comments; by status: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+        print()
+        print(f"Airflow UI: {self.api}   login: admin / {self.password()}")
+        print(f"State database (run history, quarantine): {STATE_DB}")
+        print(f"Sandbox admin APIs: {self.cartum_url}/_sandbox/state  {self.roapp_url}/_sandbox/state")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=120)
+    parser.add_argument("--products", type=int, default=60)
+    parser.add_argument("--customers", type=int, default=40)
+    parser.add_argument("--roapp-rate", type=int, default=3)
+    parser.add_argument("--airflow-port", type=int, default=8080)
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds to wait for the run")
+    parser.add_argument("--exit", action="store_true", help="stop everything after the report")
+    args = parser.parse_args()
+
+    if DEMO.exists():
+        shutil.rmtree(DEMO)
+    DEMO.mkdir()
+    demo = Demo(args)
+    started = time.monotonic()
+    try:
+        demo.start_sandboxes()
+        demo.configure_airflow()
+        demo.start_airflow()
+        run = demo.trigger_and_wait()
+        demo.report(run)
+        print(f"Demo wall time: {time.monotonic() - started:.0f} s")
+        if run["state"] != "success":
+            raise SystemExit(1)
+        if not args.exit:
+            print("Airflow and both sandboxes keep running (the DAG syncs every 5 minutes). Press Ctrl+C to stop.")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.stop_all()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""DAG integrity: the DAG file loads with 1 and with 200 stores, a broken store entry
+affects only itself, parsing touches nothing but the Variable, and every DAG has the
+shape and settings the README promises."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+TASKS = ["start_run", "extract_orders", "extract_customers", "extract_products", "transform", "check_quality",
+         "load_clients", "load_products", "load_orders", "finish_run"]
+
+
+def store(store_id: str, **overrides) -> dict:
+    entry = {"store_id": store_id, "name": f"Shop {store_id}", "cartum_conn_id": f"cartum_{store_id}",
+             "location_id": 101, "order_type_id": 301, "language": "ua", "product_key": "sku",
+             "managers": "all", "status_map": {"1": 201, "2": 202, "3": 207, "4": 209, "6": 206}}
+    entry.update(overrides)
+    return entry
+
+
+def load_dagbag(monkeypatch, stores) -> "DagBag":  # noqa: F821
+    from airflow.dag_processing.dagbag import DagBag
+
+    if stores is None:
+        monkeypatch.delenv("AIRFLOW_VAR_CARTUM_ROAPP_STORES", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW_VAR_CARTUM_ROAPP_STORES", stores if isinstance(stores, str) else json.dumps(stores))
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+def test_one_store(monkeypatch):
+    bag = load_dagbag(monkeypatch, [store("kyiv")])
+    assert bag.import_errors == {}
+    assert list(bag.dags) == ["cartum_roapp__kyiv"]
+    dag = bag.dags["cartum_roapp__kyiv"]
+    assert sorted(t.task_id for t in dag.tasks) == sorted(TASKS)
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.timetable.expression == "*/5 * * * *"
+    assert {"cartum", "roapp", "store:kyiv"} <= set(dag.tags)
+    assert "Shop kyiv" in dag.doc_md
+    extract = dag.get_task("extract_orders")
+    assert extract.retries == 3 and extract.retry_exponential_backoff
+    assert extract.max_retry_delay == timedelta(minutes=10)
+    assert dag.get_task("finish_run").trigger_rule == "all_done"
+    assert dag.get_task("load_orders").upstream_task_ids == {"load_products"}
+    assert dag.get_task("transform").upstream_task_ids == {"extract_products", "extract_customers"}
+
+
+def test_two_hundred_stores(monkeypatch, capsys):
+    stores = [store(f"shop_{i:03d}") for i in range(200)]
+    started = time.monotonic()
+    bag = load_dagbag(monkeypatch, stores)
+    elapsed = time.monotonic() - started
+    assert bag.import_errors == {}
+    assert len(bag.dags) == 200
+    with capsys.disabled():
+        print(f"\nparsed 200 store DAGs in {elapsed:.1f} s")
+
+
+def test_disabled_stores_get_no_dag(monkeypatch):
+    bag = load_dagbag(monkeypatch, [store("on"), store("off", enabled=False)])
+    assert list(bag.dags) == ["cartum_roapp__on"]
+
+
+def test_a_broken_entry_affects_only_itself(monkeypatch):
+    stores = [store("good_one"), store("bad", language="Ukrainian", location_id="x"), store("good_two"),
+              {"name": "no id at all"}, store("good_one")]
+    bag = load_dagbag(monkeypatch, stores)
+    assert bag.import_errors == {}
+    assert {"cartum_roapp__good_one", "cartum_roapp__good_two"} <= set(bag.dags)
+    broken = bag.dags["cartum_roapp__bad"]
+    assert "config-error" in broken.tags
+    assert "language" in broken.doc_md and "location_id" in broken.doc_md
+    assert [t.task_id for t in broken.tasks] == ["report_config_error"]
+    assert broken.schedule is None
+    assert any("entry_4" in dag_id for dag_id in bag.dags)       # the entry without a store_id
+    assert any("used by an earlier entry" in (d.doc_md or "") for d in bag.dags.values())  # duplicate id
+    # the good DAGs are complete
+    assert len(bag.dags["cartum_roapp__good_two"].tasks) == len(TASKS)
+
+
+def test_no_variable_means_no_dags(monkeypatch):
+    bag = load_dagbag(monkeypatch, None)
+    assert bag.import_errors == {} and bag.dags == {}
+
+
+def test_a_variable_that_is_not_an_array_is_an_import_error(monkeypatch):
+    bag = load_dagbag(monkeypatch, '{"store_id": "x"}')
+    assert len(bag.import_errors) == 1
+    assert "must be a JSON array" in next(iter(bag.import_errors.values()))
+
+
+def test_parsing_reads_no_connection_and_no_database(monkeypatch, tmp_path):
+    import os
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    before = set(os.listdir(tmp_path))
+    bag = load_dagbag(monkeypatch, [store("x", cartum_conn_id="does_not_exist", roapp_conn_id="nor_this")])
+    assert bag.import_errors == {} and "cartum_roapp__x" in bag.dags
+    assert set(os.listdir(tmp_path)) == before  # no state database was created
+
+
+@pytest.mark.parametrize("importer", ["cartum_roapp_sync.quality", "great_expectations"])
+def test_dag_file_does_not_import_heavy_modules(importer):
+    import subprocess
+    import sys
+
+    code = ("import json, os, sys; os.environ['AIRFLOW_VAR_CARTUM_ROAPP_STORES'] = json.dumps([%r]);"
+            "from airflow.dag_processing.dagbag import DagBag; DagBag(dag_folder=%r);"
+            "print(%r in sys.modules)") % (store("x"), str(DAGS_FOLDER), importer)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
