@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / ".demo"
+DEMO = ROOT / ".demo"  # --workdir changes it
 AIRFLOW_HOME = DEMO / "airflow"
 STATE_DB = DEMO / "cartum_roapp_state.db"
 VENV_BIN = Path(sys.executable).parent
@@ -35,6 +35,11 @@ CARTUM_LOGIN, CARTUM_PASSWORD, ROAPP_KEY = "sandbox_admin", "sandbox-password", 
 #: Cartum status (English title) → RO App status name, for the seeded data of both sandboxes.
 STATUS_MATCH = {"New": "New", "Processing": "In work", "Delivered": "Delivered", "Shipping": "Shipped",
                 "Canceled / Not delivered": "Canceled", "Canceled": "Canceled"}
+
+
+def set_workdir(path: Path) -> None:
+    global DEMO, AIRFLOW_HOME, STATE_DB
+    DEMO, AIRFLOW_HOME, STATE_DB = path, path / "airflow", path / "cartum_roapp_state.db"
 
 
 def say(text: str) -> None:
@@ -76,6 +81,7 @@ class Demo:
                     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                     "AIRFLOW__API__PORT": str(args.airflow_port),
+                    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{args.airflow_port}/execution/",
                     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
                     "PYTHONPATH": str(ROOT / "include")}
         self.api = f"http://127.0.0.1:{args.airflow_port}"
@@ -255,7 +261,9 @@ def main() -> None:
     parser.add_argument("--airflow-port", type=int, default=8080)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds to wait for the run")
     parser.add_argument("--exit", action="store_true", help="stop everything after the report")
+    parser.add_argument("--workdir", type=Path, default=DEMO, help="where Airflow, logs and state go (wiped first)")
     args = parser.parse_args()
+    set_workdir(args.workdir.resolve())
 
     if DEMO.exists():
         shutil.rmtree(DEMO)

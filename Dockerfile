@@ -1,0 +1,8 @@
+# The Airflow image of this project: the official Airflow image with the pinned
+# requirements and this package installed (it registers the cartum and roapp connection
+# types through its provider entry point).
+FROM apache/airflow:3.3.2-python3.11
+COPY --chown=airflow:0 requirements.txt pyproject.toml README.md /opt/cartum-roapp-sync/
+COPY --chown=airflow:0 include /opt/cartum-roapp-sync/include
+RUN pip install --no-cache-dir -r /opt/cartum-roapp-sync/requirements.txt \
+ && pip install --no-cache-dir --no-deps -e /opt/cartum-roapp-sync
