@@ -46,8 +46,10 @@ orders, their clients and products, statuses mapped through the store's `status_
 | language, product key | `{language}`, `{product_key}` |
 | first import | last {import_days} days, skipping statuses {skip_statuses_on_import} |
 
-Steps: `start_run` → `extract_orders`, `extract_customers` → `extract_products` → `transform`
-→ `check_quality` → `load_clients` → `load_products` → `load_orders` → `finish_run`.
+Steps: `start_run` → `validate_setup` → `extract_orders`, `extract_customers` → `extract_products`
+→ `transform` → `check_quality` → `load_clients` → `load_products` → `load_orders` → `finish_run`.
+`validate_setup` stops the run, before anything is read, when the setup is broken (a changed
+password, a removed location, a Cartum status not matched in `status_map`).
 Run history, counts and quarantined records are in the state database (see the README).
 """
 

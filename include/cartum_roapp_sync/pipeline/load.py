@@ -36,6 +36,8 @@ LOOKUP_BATCH = 50          # values per array filter in one lookup request
 PROGRESS_EVERY = 25        # log a progress line every this many records written
 ORDER_STEPS = ("items", "status", "comment")
 CUSTOM_FIELD_TITLES = ("Store", "External ID", "Created", "Last update")
+#: What a client record puts into RO App (``transform.clients.HASH_FIELDS``).
+CLIENT_FIELDS = ("first_name", "last_name", "phone", "email", "address")
 
 
 @dataclass
@@ -183,29 +185,59 @@ class ClientLoader(EntityLoader):
         return [1 if user is not None and int(user) in self._profiles else 0, max(record.get("order_ids") or [0])]
 
     def details(self, record: dict[str, Any], row: IdMapRow | None) -> dict[str, Any]:
-        # The e-mail lets a later batch that keys the same buyer by e-mail find it locally.
-        return {"rank": self.rank(record), "email": clean(record.get("email"))}
+        """The rank; what RO App holds (a field the record lacks keeps its earlier value: the
+        body leaves it out); the e-mail and Cartum user id, by which a later batch that keys
+        the same buyer differently finds it locally (``_local_matches``)."""
+        held = dict((row.details.get("fields") or {}) if row else {})
+        held.update({f: clean(record.get(f)) for f in CLIENT_FIELDS if clean(record.get(f)) is not None})
+        user = clean(record.get("cartum_user_id"))
+        return {"rank": self.rank(record), "fields": held, "email": held.get("email"),
+                "user": int(user) if user is not None else None}
 
     def stale(self, record: dict[str, Any], row: IdMapRow) -> bool:
         # A batch holds only some of a buyer's data (this run's orders, profiles registered
         # since the watermark): a record built from less authoritative data than what RO App
-        # got must not overwrite it.
-        return self.rank(record) < list(row.details.get("rank") or [0, 0])
+        # got must not overwrite it, and one that only lacks some of what RO App holds
+        # (an e-mail given on an older order, not in this batch) would change nothing.
+        if self.rank(record) < list(row.details.get("rank") or [0, 0]):
+            return True
+        held = row.details.get("fields")
+        return held is not None and all(clean(record.get(f)) in (None, held.get(f)) for f in CLIENT_FIELDS)
+
+    def _local_matches(self, records: list[dict[str, Any]]) -> None:
+        """A buyer keyed by e-mail or by Cartum user id in this batch may be a client synced
+        under another key: a batch without the contact that tied the e-mail or the user to a
+        phone (an older order, a profile registered long ago) keys the same buyer differently.
+        The one RO App person this sync created or adopted with that e-mail or user is the one
+        the transform would have chosen, and a lookup in RO App could not find it by user."""
+        wanted: dict[tuple[str, Any], str] = {}
+        for record in records:
+            user = clean(record.get("cartum_user_id"))
+            if clean(record.get("phone")):
+                continue
+            if clean(record.get("email")):
+                wanted[("email", record["email"])] = self.key(record)
+            elif user is not None:
+                wanted[("user", int(user))] = self.key(record)
+        if not wanted:
+            return
+        found: dict[tuple[str, Any], set[int]] = {}
+        for row in self.state.id_rows(self.entity.name).values():
+            if row.status != "synced" or not row.roapp_id:
+                continue
+            for kind in ("email", "user"):
+                if (kind, row.details.get(kind)) in wanted:
+                    found.setdefault((kind, row.details[kind]), set()).add(row.roapp_id)
+        for ident, ids in found.items():
+            if len(ids) == 1:
+                self._found.setdefault(wanted[ident], next(iter(ids)))
+                log.info("clients %s: same buyer as the synced RO App client %s (by %s)", wanted[ident],
+                         next(iter(ids)), ident[0])
 
     def lookups(self, records: list[dict[str, Any]]) -> None:
+        self._local_matches(records)
         phones = {r["phone"]: self.key(r) for r in records if clean(r.get("phone"))}
         emails = {r["email"]: self.key(r) for r in records if not clean(r.get("phone")) and clean(r.get("email"))}
-        if emails:
-            # A buyer keyed by e-mail in this batch may be a client synced under another key (a
-            # batch without the contact that tied the e-mail to a phone): the RO App person this
-            # sync created or adopted with that e-mail is the one a lookup would find.
-            local: dict[str, set[int]] = {}
-            for row in self.state.id_rows(self.entity.name).values():
-                if row.status == "synced" and row.roapp_id and row.details.get("email") in emails:
-                    local.setdefault(row.details["email"], set()).add(row.roapp_id)
-            for email, ids in local.items():
-                if len(ids) == 1:
-                    self._found.setdefault(emails[email], ids.pop())
         for batch in _batches(sorted(phones)):
             for person in self.roapp.find_people(phones=batch):
                 for entry in person.get("phones") or []:
@@ -218,10 +250,11 @@ class ClientLoader(EntityLoader):
                 if key:
                     self._found.setdefault(key, int(person["id"]))
         for record in records:  # buyers with neither: found by the marker in their notes
-            if self.key(record) not in phones.values() and self.key(record) not in emails.values():
+            key = self.key(record)
+            if key not in phones.values() and key not in emails.values() and key not in self._found:
                 for person in self.roapp.find_people(names=[record["first_name"]]):
                     if person.get("notes") == self.marker(record):
-                        self._found.setdefault(self.key(record), int(person["id"]))
+                        self._found.setdefault(key, int(person["id"]))
 
     def create(self, record: dict[str, Any], row: IdMapRow | None) -> int:
         return self.simple_create(record, row, self.body(record), self.roapp.create_person)

@@ -1,9 +1,9 @@
 """The steps of one store's run, in order. Each is a plain function of a ``RunContext``;
 the DAG wraps each in a task (``dags``), and tests can call them directly.
 
-    start_run → extract_orders → extract_products ┐
-              → extract_customers ────────────────┴→ transform → check_quality
-              → load_clients → load_products → load_orders → finish_run
+    start_run → validate_setup → extract_orders → extract_products ┐
+                               → extract_customers ────────────────┴→ transform
+              → check_quality → load_clients → load_products → load_orders → finish_run
 
 Data passes between steps through the state database (``staged``), never through XCom:
 it can be large and it must survive a worker dying. Each step ends by marking itself
@@ -17,10 +17,25 @@ from typing import Any, Callable
 
 from ..entities import BY_NAME
 from . import extract, process
-from .context import RunContext
+from .context import FatalStepError, RunContext
 from .load import LOADERS
 
 log = logging.getLogger(__name__)
+
+
+def validate_setup(ctx: RunContext) -> dict[str, Any]:
+    """The cheap setup checks, before anything is read: credentials still valid, the
+    location, order type and managers still there, every Cartum status matched. A few
+    read-only calls (Cartum: auth, statuses; RO App: locations, order types, employees,
+    statuses)."""
+    from ..setup.validation import validate_store
+
+    problems = validate_store(ctx.config, ctx.cartum, ctx.roapp, deep=False)
+    if problems:
+        raise FatalStepError(f"store {ctx.config.store_id!r} cannot sync until its setup is fixed (nothing was "
+                             f"read or written): " + "; ".join(str(p) for p in problems))
+    log.info("validate_setup: store %s is set up correctly", ctx.config.store_id)
+    return {"problems": 0}
 
 
 def start_run(ctx: RunContext) -> dict[str, Any]:
@@ -89,6 +104,7 @@ load_orders = _load("orders")
 
 STEPS: dict[str, Callable[[RunContext], Any]] = {
     "start_run": start_run,
+    "validate_setup": validate_setup,
     "extract_orders": extract.extract_orders,
     "extract_products": extract.extract_products,
     "extract_customers": extract.extract_customers,
@@ -102,8 +118,9 @@ STEPS: dict[str, Callable[[RunContext], Any]] = {
 #: task → the tasks it waits for
 UPSTREAM: dict[str, tuple[str, ...]] = {
     "start_run": (),
-    "extract_orders": ("start_run",),
-    "extract_customers": ("start_run",),
+    "validate_setup": ("start_run",),
+    "extract_orders": ("validate_setup",),
+    "extract_customers": ("validate_setup",),
     "extract_products": ("extract_orders",),
     "transform": ("extract_products", "extract_customers"),
     "check_quality": ("transform",),

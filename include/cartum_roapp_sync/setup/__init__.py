@@ -1,0 +1,1 @@
+"""Connecting a store: the validations its setup must pass, and the command-line tool."""

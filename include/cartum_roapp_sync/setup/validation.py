@@ -1,0 +1,255 @@
+"""Every check a store's setup must pass, each answered with a ``Problem`` that names the
+field and says what to do. The command-line tool runs them while a user connects a store
+(``stores add``, ``stores check``), and every DAG run starts with the cheap ones
+(``validate_setup``), so a changed password, a removed location or an unmatched status
+stops the run before anything is read.
+
+Offline checks need only the settings; the others make real, read-only API calls.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+from .. import assumptions
+from ..cartum.client import CartumClient
+from ..config import STORE_SCHEMA, StoreConfig
+from ..roapp.client import RoAppClient
+from ..transport import (
+    AccessDeniedError,
+    ApiError,
+    CredentialsError,
+    NotAnApiError,
+    RetriableApiError,
+)
+
+#: ``barcode`` as product key is refused when more than this share of products has none.
+MAX_EMPTY_BARCODE_SHARE = 0.5
+STORE_ID_PATTERN = re.compile(STORE_SCHEMA["properties"]["store_id"]["pattern"])
+REQUIRED_TEXT = ("store_id", "name", "cartum_conn_id")
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class SetupError(Exception):
+    """One or more setup problems; the message lists them all."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+# --- offline ------------------------------------------------------------------------------
+
+def check_entry(entry: dict[str, Any], others: Iterable[StoreConfig] = ()) -> list[Problem]:
+    """Fields of a store entry that can be judged without any API: required, lengths,
+    formats, and clashes with the other stores."""
+    problems = []
+    for name in REQUIRED_TEXT:
+        if not str(entry.get(name) or "").strip():
+            problems.append(Problem(name, "is required and empty"))
+    store_id = str(entry.get("store_id") or "")
+    if store_id and not STORE_ID_PATTERN.match(store_id):
+        problems.append(Problem("store_id", f"{store_id!r} may hold only a-z, 0-9 and _ (at most 48 characters)"))
+    name = str(entry.get("name") or "")
+    if len(name) > 64:
+        problems.append(Problem("name", f"is {len(name)} characters long; RO App's Store field takes at most 64"))
+    for other in others:
+        if other.store_id == store_id:
+            problems.append(Problem("store_id", f"{store_id!r} is already used by the store {other.name!r}; "
+                                                f"choose another id or edit that store"))
+        elif entry.get("cartum_conn_id") and other.cartum_conn_id == entry.get("cartum_conn_id"):
+            problems.append(Problem("cartum_conn_id", f"connection {other.cartum_conn_id!r} is already used by "
+                                                      f"the store {other.store_id!r}: one Cartum store syncs once"))
+    return problems
+
+
+def check_store_url(url: str) -> list[Problem]:
+    """http(s) with a host; plain http only on the loopback (sandboxes, tunnels)."""
+    url = (url or "").strip()
+    if not url:
+        return [Problem("url", "the store URL is required, e.g. https://shop.example.com")]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [Problem("url", f"{url!r} is not a web address: write it with https://, e.g. https://shop.example.com")]
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return [Problem("url", f"{url!r} uses plain http: use https:// (http is accepted only for localhost)")]
+    return []
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- Cartum -------------------------------------------------------------------------------
+
+def check_cartum_login(cartum: CartumClient) -> list[Problem]:
+    """One real ``auth`` call: wrong login or password (with the e-mail hint), no API access
+    on the plan, or an address that is not a Cartum API."""
+    try:
+        cartum.check()
+    except CredentialsError as exc:
+        return [Problem("login", str(exc))]
+    except AccessDeniedError as exc:
+        return [Problem("url", str(exc))]
+    except NotAnApiError as exc:
+        return [Problem("url", str(exc))]
+    except RetriableApiError as exc:
+        return [Problem("url", f"the store did not answer: {exc}")]
+    return []
+
+
+def store_languages(products: list[dict[str, Any]], statuses: list[dict[str, Any]]) -> set[str]:
+    """The languages a store has, as seen in its catalogue titles and status titles."""
+    languages: set[str] = set()
+    for record in [*products, *statuses]:
+        title = record.get("title")
+        if isinstance(title, dict):
+            languages.update(k for k, v in title.items() if str(v or "").strip())
+    return languages
+
+
+def check_catalogue(products: list[dict[str, Any]], statuses: list[dict[str, Any]], *, language: str,
+                    product_key: str) -> list[Problem]:
+    """The language exists in the store; the product key can identify the products."""
+    problems = []
+    languages = store_languages(products, statuses)
+    if languages and language not in languages:
+        problems.append(Problem("language", f"the store has no {language!r} version; it has "
+                                            f"{', '.join(sorted(languages))}"))
+    if product_key == "barcode" and products:
+        empty = sum(1 for p in products if not str(p.get("gtin") or "").strip())
+        if empty / len(products) > MAX_EMPTY_BARCODE_SHARE:
+            problems.append(Problem("product_key", f"barcode cannot identify this catalogue: {empty} of "
+                                                   f"{len(products)} products have no barcode (gtin); use sku"))
+    return problems
+
+
+def check_status_matching(cartum_statuses: list[dict[str, Any]], status_map: dict[str, int],
+                          roapp_statuses: list[dict[str, Any]] | None = None, language: str = "ua") -> list[Problem]:
+    """Every Cartum status matched to an existing RO App status ("match all values, then
+    save and import")."""
+    problems = []
+    unmatched = [s for s in cartum_statuses if str(s.get("id")) not in status_map]
+    if unmatched:
+        names = ", ".join(f"{s['id']} ({status_title(s, language)})" for s in unmatched)
+        problems.append(Problem("status_map", f"Cartum status(es) {names} are not matched to an RO App status: "
+                                              f"match every status before the first import "
+                                              f"(cartum-roapp stores statuses <store> --set ID=ROAPP_ID)"))
+    if roapp_statuses is not None:
+        known = {int(s["id"]) for s in roapp_statuses}
+        missing = sorted({v for v in status_map.values() if int(v) not in known})
+        if missing:
+            problems.append(Problem("status_map", f"RO App has no status {', '.join(map(str, missing))}: "
+                                                  f"match those Cartum statuses to existing RO App statuses"))
+    return problems
+
+
+def status_title(status: dict[str, Any], language: str) -> str:
+    title = status.get("title")
+    if isinstance(title, dict):
+        return str(title.get(language) or next((v for v in title.values() if v), status.get("id")))
+    return str(title or status.get("id"))
+
+
+# --- RO App -------------------------------------------------------------------------------
+
+def check_roapp_references(roapp: RoAppClient, *, location_id: int, order_type_id: int, managers: Any) -> list[Problem]:
+    """The location, the order type and the managers exist and fit."""
+    problems = []
+    branches = {int(b["id"]): b for b in roapp.branches()}
+    if int(location_id) not in branches:
+        problems.append(Problem("location_id", f"RO App has no location {location_id}; it has "
+                                               f"{_choices(branches, 'name')}"))
+    types = {int(t["id"]): t for t in roapp.order_types()}
+    if int(order_type_id) not in types:
+        problems.append(Problem("order_type_id", f"RO App has no order type {order_type_id}; it has "
+                                                 f"{_choices(types, 'name')}"))
+    problems += check_managers(roapp.employees(), managers, int(location_id))
+    return problems
+
+
+def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: int) -> list[Problem]:
+    role_field = assumptions.ROAPP_EMPLOYEE_ROLE_FIELD
+    active_field = assumptions.ROAPP_EMPLOYEE_ACTIVE_FIELD
+    branches_field = assumptions.ROAPP_EMPLOYEE_BRANCHES_FIELD
+    manager_role = assumptions.ROAPP_MANAGER_ROLE
+    by_id = {int(e["id"]): e for e in employees}
+
+    def fits(e: dict[str, Any]) -> bool:
+        return bool(e.get(active_field)) and e.get(role_field) == manager_role and \
+            location_id in (e.get(branches_field) or [])
+
+    if managers == "all":
+        if not any(fits(e) for e in employees):
+            return [Problem("managers", f"no active employee with the {manager_role} role has access to location "
+                                        f"{location_id}: give one access in RO App, or list managers by id")]
+        return []
+    problems = []
+    for manager_id in managers or []:
+        employee = by_id.get(int(manager_id))
+        who = f"employee {manager_id}"
+        if employee is None:
+            problems.append(Problem("managers", f"{who} does not exist in RO App"))
+            continue
+        who = f"{who} ({employee.get('first_name', '')} {employee.get('last_name', '')})".replace(" )", ")")
+        if not employee.get(active_field):
+            problems.append(Problem("managers", f"{who} is not active in RO App"))
+        elif employee.get(role_field) != manager_role:
+            problems.append(Problem("managers", f"{who} has the role {employee.get(role_field)!r}, not "
+                                                f"{manager_role!r}"))
+        elif location_id not in (employee.get(branches_field) or []):
+            problems.append(Problem("managers", f"{who} has no access to location {location_id}"))
+    return problems
+
+
+def _choices(by_id: dict[int, dict[str, Any]], label: str) -> str:
+    return ", ".join(f"{i} ({v.get(label)})" for i, v in sorted(by_id.items())) or "none"
+
+
+# --- all together -------------------------------------------------------------------------
+
+def validate_store(config: StoreConfig, cartum: CartumClient, roapp: RoAppClient, *, deep: bool = True,
+                   others: Iterable[StoreConfig] = ()) -> list[Problem]:
+    """Every problem of a store's setup. ``deep`` also reads the whole catalogue (language,
+    product key); without it the checks cost a handful of calls (what each run does)."""
+    problems = check_entry(config.to_dict(), others)
+    problems += check_store_url(cartum.base_url)
+    login = check_cartum_login(cartum)
+    problems += login
+    statuses: list[dict[str, Any]] | None = None
+    if not login:
+        try:
+            statuses = cartum.get_statuses()
+            if deep:
+                problems += check_catalogue(list(cartum.iter_products()), statuses, language=config.language,
+                                            product_key=config.product_key)
+        except ApiError as exc:
+            problems.append(Problem("url", f"reading the store failed: {exc}"))
+    try:
+        problems += check_roapp_references(roapp, location_id=config.location_id,
+                                           order_type_id=config.order_type_id, managers=config.managers)
+        roapp_statuses = roapp.order_statuses()
+    except CredentialsError as exc:
+        return problems + [Problem("roapp_conn_id", str(exc))]
+    except ApiError as exc:
+        return problems + [Problem("roapp_conn_id", f"reading RO App failed: {exc}")]
+    if statuses is not None:
+        problems += check_status_matching(statuses, config.status_map, roapp_statuses, config.language)
+    return problems

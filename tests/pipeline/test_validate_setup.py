@@ -1,0 +1,83 @@
+"""Every run starts with validate_setup: a broken setup stops the run before anything is
+read or written, with one readable message and no secret in it."""
+
+from __future__ import annotations
+
+import pytest
+
+from cartum_roapp_sync.pipeline.context import FatalStepError
+from cartum_roapp_sync.pipeline.steps import run_step
+from cartum_roapp_sync.state.db import get_engine
+from cartum_roapp_sync.state.store import StateStore
+from tests.conftest import CARTUM_LOGIN
+from tests.pipeline.harness import Harness, store_config
+
+
+@pytest.fixture
+def harness(cartum_sandbox, roapp_sandbox, tmp_path):
+    def make(**overrides):
+        config = store_config(roapp_sandbox.admin.state(), **overrides)
+        return Harness(config, get_engine(f"sqlite:///{tmp_path}/state.db"), cartum_sandbox.url, roapp_sandbox.url)
+    return make
+
+
+def writes(sandbox) -> list:
+    return [r for r in sandbox.admin.requests() if r["method"] != "GET"]
+
+
+def test_an_unmatched_status_blocks_the_run_until_it_is_matched(harness, cartum_sandbox, roapp_sandbox):
+    full = harness()
+    unmatched = dict(full.config.status_map)
+    del unmatched["7"]
+    blocked = harness(status_map=unmatched)
+
+    with pytest.raises(FatalStepError, match=r"status\(es\) 7 .* not matched"):
+        blocked.run()
+    state = StateStore(blocked.engine, "demo")
+    summary = state.run_summary("run_1")
+    assert summary["run"]["status"] == "running"  # finish_run was never reached in this direct call
+    assert state.staged("run_1", "raw_orders") is None, "nothing was extracted"
+    assert writes(roapp_sandbox) == []
+    cartum_paths = {r["path"] for r in cartum_sandbox.admin.requests()}
+    assert cartum_paths <= {"/api/auth/", "/api/orders/get_available_statuses/"}
+
+    summary = full.run(run_id="run_2")  # the same store, every status now matched
+    assert summary["run"]["status"] == "success" and summary["run"]["first_import"] is True
+    assert summary["entities"]["orders"]["created"] > 0
+
+
+def test_a_changed_password_fails_validation_with_a_clear_message_and_no_secret(harness, cartum_sandbox):
+    h = harness()
+    cartum_sandbox.admin.action("set_credentials", {"login": CARTUM_LOGIN, "password": "rotated-password-9"})
+    context = h.context("run_1")
+    run_step("start_run", context)
+    context = h.context("run_1")
+    with pytest.raises(FatalStepError) as caught:
+        run_step("validate_setup", context)
+    message = str(caught.value)
+    assert "rejected login 'sandbox_admin'" in message and "Settings → Administrators" in message
+    assert "nothing was read or written" in message
+    for secret in ("sandbox-password", "rotated-password-9"):
+        assert secret not in message
+    error = StateStore(h.engine, "demo").staged("run_1", "error:validate_setup")
+    assert "rejected login" in error and "sandbox-password" not in error
+
+
+def test_a_removed_location_fails_validation(harness, roapp_sandbox):
+    h = harness(location_id=999)
+    with pytest.raises(FatalStepError, match="location_id: RO App has no location 999"):
+        h.run()
+
+
+def test_validation_costs_a_handful_of_reads(harness, cartum_sandbox, roapp_sandbox):
+    h = harness()
+    run_step("start_run", h.context("run_1"))
+    cartum_sandbox.admin.clear_requests()
+    run_step("validate_setup", h.context("run_1"))
+    assert [r["path"] for r in cartum_sandbox.admin.requests()] == ["/api/auth/",
+                                                                    "/api/orders/get_available_statuses/"]
+    assert sorted(r["path"] for r in roapp_sandbox.admin.requests()) == sorted(
+        ["/branches/", "/v2/orders/types", "/employees/", "/v2/orders/statuses"])
+    assert writes(roapp_sandbox) == []
+
+
