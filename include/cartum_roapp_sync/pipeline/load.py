@@ -97,6 +97,11 @@ class EntityLoader:
         rows = self.state.id_rows(self.entity.name, [self.key(r) for r in records])
         todo = [r for r in records if not self._unchanged(r, rows.get(self.key(r)))]
         counts.unchanged = len(records) - len(todo)
+        pending = {self.key(r) for r in todo}
+        for record in records:
+            row = rows.get(self.key(record))
+            if row is not None and self.key(record) not in pending:
+                self.remember(record, row)
         new = [r for r in todo if rows.get(self.key(r)) is None or rows[self.key(r)].status == "intent"]
         if new:
             self.lookups(new)
@@ -138,6 +143,10 @@ class EntityLoader:
     def stale(self, record: dict[str, Any], row: IdMapRow) -> bool:
         """True when RO App already holds newer data than this record (nothing to push)."""
         return False
+
+    def remember(self, record: dict[str, Any], row: IdMapRow) -> None:
+        """An unchanged record: keep in the id map what the sync itself needs to know of it
+        (no API call)."""
 
     def details(self, record: dict[str, Any], row: IdMapRow | None) -> dict[str, Any]:
         return dict(row.details) if row else {}
@@ -435,48 +444,85 @@ class OrderLoader(EntityLoader):
             details = {"steps": [], "fresh": True}
             self.state.record_created_id("orders", key, roapp_id, {"steps": []})
         steps = set(details.get("steps") or [])
+        comment_may_exist = "status" in steps  # an earlier run got past the status: it may have posted it
         if "items" not in steps:
-            items = self._sync_items(roapp_id, record, details.get("items") or {}, fresh=details.get("fresh", False))
+            items = self._sync_items(roapp_id, record, fresh=details.get("fresh", False))
             details = {"items": items, "steps": sorted(steps | {"items"})}
             self.state.record_progress("orders", key, details)
             steps.add("items")
         if "status" not in steps:
-            self.roapp.set_order_status(roapp_id, int(record["roapp_status_id"]))
-            details = {**details, "steps": sorted(steps | {"status"})}
+            answer = self.roapp.set_order_status(roapp_id, int(record["roapp_status_id"]))
+            stamp = answer.get("modified_at") if isinstance(answer, dict) else None
+            details = {**details, "steps": sorted(steps | {"status"}),
+                       "modified_at": stamp or self.roapp.get_order(roapp_id).get("modified_at")}
             self.state.record_progress("orders", key, details)
             steps.add("status")
-        if "comment" not in steps:
+        if "comment" not in steps and not (comment_may_exist and self._comment_went_in(roapp_id, details)):
             self.roapp.add_order_comment(roapp_id, record["delivery_comment"])
         final = {**self.details(record, None), "items": details.get("items") or {}}
         self.state.record_synced("orders", key, roapp_id, record["content_hash"], final)
         return roapp_id
 
-    def _sync_items(self, roapp_id: int, record: dict[str, Any], known: dict[str, int], *,
-                    fresh: bool = False) -> dict[str, int]:
+    def _comment_went_in(self, roapp_id: int, details: dict[str, Any]) -> bool:
+        """Whether a run that died after the status step had posted the delivery comment.
+        RO App lists no comments, but it moves an order's ``modified_at`` on every change:
+        if it moved since the status step was recorded, the comment (the only later write)
+        was stored."""
+        recorded = details.get("modified_at")
+        if not recorded:
+            return False
+        current = self.roapp.get_order(roapp_id).get("modified_at")
+        if current != recorded:
+            log.info("order %s: the delivery comment was posted by a run that died; not posting it again",
+                     roapp_id)
+            return True
+        return False
+
+    def _sync_items(self, roapp_id: int, record: dict[str, Any], *, fresh: bool = False) -> dict[str, int]:
         """Make the order's items in RO App match the record: add, change or remove lines.
-        Returns product_key → RO App item id. Reads RO App's items first (unless the order
-        was created a moment ago by this very call), so a line added by a run that died is
-        not added twice."""
-        wanted = {}
+        A line is a product at a price (a gift of a product also bought at full price is a
+        line of its own). Returns "product_key@price" → RO App item id. Reads RO App's items
+        first (unless the order was created a moment ago by this very call), so a line added
+        by a run that died is not added twice."""
+        wanted: dict[tuple[int, float], dict[str, Any]] = {}
         for item in record.get("items") or []:
-            pid = self._product_ids[str(item["product_key"])]
-            line = wanted.setdefault(pid, {"product_key": str(item["product_key"]), "quantity": 0,
-                                           "price": float(item["price"])})
+            pid, price = self._product_ids[str(item["product_key"])], float(item["price"])
+            line = wanted.setdefault((pid, price), {"product_key": str(item["product_key"]), "quantity": 0.0})
             line["quantity"] += float(item["quantity"])
-        present = {} if fresh else {int(i["entity_id"]): i for i in self.roapp.order_items(roapp_id)}
+        present: dict[tuple[int, float], list[dict[str, Any]]] = {}
+        for item in [] if fresh else self.roapp.order_items(roapp_id):
+            present.setdefault((int(item["entity_id"]), float(item.get("price") or 0)), []).append(item)
         result: dict[str, int] = {}
-        for pid, line in wanted.items():
-            item = present.pop(pid, None)
+        unmatched = []
+        for (pid, price), line in wanted.items():
+            item = present[(pid, price)].pop(0) if present.get((pid, price)) else None
             if item is None:
-                item = self.roapp.add_order_item(roapp_id, {"entity_id": pid, "quantity": line["quantity"],
-                                                            "price": line["price"]})
-            elif float(item.get("quantity") or 0) != line["quantity"] or float(item.get("price") or 0) != line["price"]:
-                self.roapp.update_order_item(roapp_id, int(item["id"]), {"quantity": line["quantity"],
-                                                                          "price": line["price"]})
-            result[line["product_key"]] = int(item["id"])
-        for stale in present.values():
+                unmatched.append((pid, price, line))
+                continue
+            if float(item.get("quantity") or 0) != line["quantity"]:
+                self.roapp.update_order_item(roapp_id, int(item["id"]), {"quantity": line["quantity"]})
+            result[f"{line['product_key']}@{price:g}"] = int(item["id"])
+        leftovers = [item for items in present.values() for item in items]
+        for pid, price, line in unmatched:
+            reuse = next((i for i in leftovers if int(i["entity_id"]) == pid), None)
+            if reuse is not None:  # the same product at a new price
+                leftovers.remove(reuse)
+                self.roapp.update_order_item(roapp_id, int(reuse["id"]), {"quantity": line["quantity"], "price": price})
+                item_id = int(reuse["id"])
+            else:
+                item_id = int(self.roapp.add_order_item(roapp_id, {"entity_id": pid, "quantity": line["quantity"],
+                                                                   "price": price})["id"])
+            result[f"{line['product_key']}@{price:g}"] = item_id
+        for stale in leftovers:
             self.roapp.delete_order_item(roapp_id, int(stale["id"]))
         return result
+
+    def remember(self, record: dict[str, Any], row: IdMapRow) -> None:
+        # Two Cartum statuses mapped to one RO App status change nothing in RO App, but the
+        # Cartum status decides whether the order is final (and stops being re-read).
+        if row.details.get("cartum_status") != record["cartum_status"]:
+            self.state.record_progress("orders", self.key(record),
+                                       {**row.details, "cartum_status": record["cartum_status"]})
 
     def update(self, record: dict[str, Any], row: IdMapRow) -> None:
         """Push what changed in Cartum: client, items, status, payment and delivery details."""
@@ -485,7 +531,7 @@ class OrderLoader(EntityLoader):
         old = row.details
         items = old.get("items") or {}
         if old.get("lines") != _lines(record):
-            items = self._sync_items(row.roapp_id, record, items)
+            items = self._sync_items(row.roapp_id, record)
         if old.get("roapp_status_id") != record["roapp_status_id"]:
             self.roapp.set_order_status(row.roapp_id, int(record["roapp_status_id"]),
                                         f"Cartum status changed to {record['cartum_status']}")
