@@ -166,6 +166,11 @@ class EntityLoader:
 class ClientLoader(EntityLoader):
     entity = CLIENTS
 
+    def __init__(self, ctx: RunContext):
+        super().__init__(ctx)
+        customers = ctx.state.staged(ctx.run_id, "raw_customers", [])
+        self._profiles = {int(c["id"]) for c in customers if c.get("id") is not None}
+
     def body(self, record: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {"first_name": record["first_name"], "last_name": clean(record.get("last_name")) or ""}
         if clean(record.get("email")):
@@ -181,11 +186,6 @@ class ClientLoader(EntityLoader):
 
     def marker(self, record: dict[str, Any]) -> str:
         return f"cartum:{self.ctx.config.store_id}:{record['client_key']}"
-
-    def __init__(self, ctx: RunContext):
-        super().__init__(ctx)
-        customers = ctx.state.staged(ctx.run_id, "raw_customers", [])
-        self._profiles = {int(c["id"]) for c in customers if c.get("id") is not None}
 
     def rank(self, record: dict[str, Any]) -> list[int]:
         """How authoritative a record's data is: built from the buyer's registered profile

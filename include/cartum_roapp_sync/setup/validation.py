@@ -31,6 +31,10 @@ from ..transport import (
 MAX_EMPTY_BARCODE_SHARE = 0.5
 STORE_ID_PATTERN = re.compile(STORE_SCHEMA["properties"]["store_id"]["pattern"])
 REQUIRED_TEXT = ("store_id", "name", "cartum_conn_id")
+LANGUAGE_PATTERN = re.compile(STORE_SCHEMA["properties"]["language"]["pattern"])
+PRODUCT_KEYS = tuple(STORE_SCHEMA["properties"]["product_key"]["enum"])
+MIN_IMPORT_DAYS = STORE_SCHEMA["properties"]["import_days"]["minimum"]
+MAX_IMPORT_DAYS = STORE_SCHEMA["properties"]["import_days"]["maximum"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,22 @@ def check_entry(entry: dict[str, Any], others: Iterable[StoreConfig] = ()) -> li
         problems.append(Problem("store_id", f"{store_id!r} may hold only a-z, 0-9 and _ (at most 48 characters)"))
     name = str(entry.get("name") or "")
     if len(name) > 64:
-        problems.append(Problem("name", f"is {len(name)} characters long; RO App's Store field takes at most 64"))
+        problems.append(Problem("name", f"is {len(name)} characters long; RO App's Store field takes at most 64: "
+                                            f"shorten it"))
+    language = entry.get("language")
+    if language is not None and not (isinstance(language, str) and LANGUAGE_PATTERN.match(language)):
+        problems.append(Problem("language", f"{language!r} is not a language code: write the store's code in lower "
+                                            f"case, e.g. ua, ru or en"))
+    product_key = entry.get("product_key")
+    if product_key is not None and product_key not in PRODUCT_KEYS:
+        problems.append(Problem("product_key", f"{product_key!r} is not a product key: use sku (Cartum article ↔ "
+                                               f"RO App SKU) or barcode (Cartum gtin ↔ RO App barcodes)"))
+    import_days = entry.get("import_days")
+    if import_days is not None and (not isinstance(import_days, int) or isinstance(import_days, bool)
+                                    or not MIN_IMPORT_DAYS <= import_days <= MAX_IMPORT_DAYS):
+        problems.append(Problem("import_days", f"{import_days!r} is not a number of days from {MIN_IMPORT_DAYS} to "
+                                               f"{MAX_IMPORT_DAYS}: the first import reads the orders created in "
+                                               f"that many last days"))
     for other in others:
         if other.store_id == store_id:
             problems.append(Problem("store_id", f"{store_id!r} is already used by the store {other.name!r}; "
@@ -159,6 +178,18 @@ def check_status_matching(cartum_statuses: list[dict[str, Any]], status_map: dic
             problems.append(Problem("status_map", f"RO App has no status {', '.join(map(str, missing))}: "
                                                   f"match those Cartum statuses to existing RO App statuses"))
     return problems
+
+
+def check_cartum_status_ids(cartum_statuses: list[dict[str, Any]], status_ids: Iterable[str | int],
+                            language: str = "ua") -> list[Problem]:
+    """Statuses being matched exist in the store (a typo in ``--set 9=203`` is caught here;
+    a status deleted in Cartum after it was matched is harmless and not checked per run)."""
+    known = {str(s.get("id")) for s in cartum_statuses}
+    unknown = sorted({str(i) for i in status_ids} - known, key=lambda i: (len(i), i))
+    if not unknown:
+        return []
+    names = ", ".join(f"{s['id']} ({status_title(s, language)})" for s in cartum_statuses) or "none"
+    return [Problem("status_map", f"Cartum has no status {', '.join(unknown)}; the store's statuses are {names}")]
 
 
 def status_title(status: dict[str, Any], language: str) -> str:
