@@ -1,17 +1,17 @@
-"""Small stand-ins for tests: a web server that answers HTML where an API should be."""
+"""Small stand-ins for tests: web servers that answer what an API should not."""
 
 from __future__ import annotations
 
-from cartum_roapp_sync.sandbox.server import html_page
+from cartum_roapp_sync.sandbox.server import Response, html_page
 
 
-class HtmlApp:
-    """Not an API: every request gets an HTML page with HTTP 200 (a JS challenge, a parked domain)."""
+class FakeApp:
+    """A sandbox app with no rate limit, no request bodies to log, no state, no admin."""
 
-    name = "not-an-api"
+    name = "fake"
 
     def handle(self, request, faults):
-        return html_page(200, "Checking your browser")
+        raise NotImplementedError
 
     def rate_key(self, request):
         return None
@@ -24,3 +24,20 @@ class HtmlApp:
 
     def admin(self, action, payload):
         raise KeyError(action)
+
+
+class HtmlApp(FakeApp):
+    """Not an API: every request gets an HTML page with HTTP 200 (a JS challenge, a parked domain)."""
+
+    def handle(self, request, faults):
+        return html_page(200, "Checking your browser")
+
+
+class StatusApp(FakeApp):
+    """Answers every request with one fixed HTTP status and JSON message (e.g. a 403)."""
+
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+    def handle(self, request, faults):
+        return Response(self.status, {"message": self.message})

@@ -7,10 +7,16 @@ import logging
 import pytest
 
 from cartum_roapp_sync.roapp.client import RoAppClient
-from cartum_roapp_sync.transport import CredentialsError, NotAnApiError, RetriableApiError, ValidationError
+from cartum_roapp_sync.transport import (
+    AccessDeniedError,
+    CredentialsError,
+    NotAnApiError,
+    RetriableApiError,
+    ValidationError,
+)
 from cartum_roapp_sync.sandbox.server import SandboxServer
 from tests.conftest import FAST_RETRY, ROAPP_KEY
-from tests.fakes import HtmlApp
+from tests.fakes import HtmlApp, StatusApp
 
 
 def make_client(url: str, key: str = ROAPP_KEY, **options) -> RoAppClient:
@@ -124,3 +130,10 @@ def test_the_key_never_reaches_logs_or_repr(roapp_sandbox, caplog):
     client.branches()
     assert ROAPP_KEY not in caplog.text and ROAPP_KEY not in repr(client)
     assert all(ROAPP_KEY not in str(r) for r in roapp_sandbox.admin.requests())
+
+
+def test_403_says_the_key_lacks_permission():
+    with SandboxServer(StatusApp(403, "Forbidden: no access to orders"), port=0) as server:
+        with pytest.raises(AccessDeniedError, match="no access to orders.*lacks the permission") as caught:
+            make_client(server.url).find_orders()
+    assert caught.value.status == 403
