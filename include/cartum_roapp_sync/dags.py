@@ -83,7 +83,7 @@ def _summary_for_xcom(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_store_dag(config: StoreConfig) -> DAG:
-    from .pipeline.steps import UPSTREAM  # light: no clients are built at parse time
+    from .pipeline.graph import UPSTREAM  # names only: parsing imports none of the steps' dependencies
 
     store = config.to_dict()
     with DAG(

@@ -108,7 +108,8 @@ def test_parsing_reads_no_connection_and_no_database(monkeypatch, tmp_path):
     assert set(os.listdir(tmp_path)) == before  # no state database was created
 
 
-@pytest.mark.parametrize("importer", ["cartum_roapp_sync.quality", "great_expectations"])
+@pytest.mark.parametrize("importer", ["cartum_roapp_sync.quality", "great_expectations", "pandas",
+                                      "cartum_roapp_sync.pipeline.steps", "cartum_roapp_sync.state.store"])
 def test_dag_file_does_not_import_heavy_modules(importer):
     import subprocess
     import sys

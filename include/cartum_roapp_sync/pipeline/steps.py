@@ -18,6 +18,7 @@ from typing import Any, Callable
 from ..entities import BY_NAME
 from . import extract, process
 from .context import FatalStepError, RunContext
+from .graph import UPSTREAM
 from .load import LOADERS
 
 log = logging.getLogger(__name__)
@@ -115,19 +116,9 @@ STEPS: dict[str, Callable[[RunContext], Any]] = {
     "load_orders": load_orders,
 }
 
-#: task → the tasks it waits for
-UPSTREAM: dict[str, tuple[str, ...]] = {
-    "start_run": (),
-    "validate_setup": ("start_run",),
-    "extract_orders": ("validate_setup",),
-    "extract_customers": ("validate_setup",),
-    "extract_products": ("extract_orders",),
-    "transform": ("extract_products", "extract_customers"),
-    "check_quality": ("transform",),
-    "load_clients": ("check_quality",),
-    "load_products": ("load_clients",),
-    "load_orders": ("load_products",),
-}
+
+
+assert list(STEPS) == list(UPSTREAM), "every step has its place in the graph, in order"
 
 
 def run_step(name: str, ctx: RunContext) -> Any:
