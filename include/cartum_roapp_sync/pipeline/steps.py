@@ -118,7 +118,7 @@ STEPS: dict[str, Callable[[RunContext], Any]] = {
 
 
 
-assert list(STEPS) == list(UPSTREAM), "every step has its place in the graph, in order"
+assert set(STEPS) == set(UPSTREAM), "every step has its place in the graph"
 
 
 def run_step(name: str, ctx: RunContext) -> Any:
