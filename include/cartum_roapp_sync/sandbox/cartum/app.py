@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from ..server import FaultSettings, Request, Response, html_page
-from .seed import DATE_FORMAT, CartumSeedConfig, generate, title_in
+from .seed import DATE_FORMAT, CartumSeedConfig, generate, store_now, title_in
 
 MAX_BODY_BYTES = 130_000
 CATALOG_LIMIT = 500
@@ -294,7 +294,7 @@ class CartumSandbox:
 
     def _new_order(self, order_id: int) -> dict[str, Any]:
         return {
-            "order_id": order_id, "stat_status": 1, "stat_created": datetime.now().strftime(DATE_FORMAT),
+            "order_id": order_id, "stat_status": 1, "stat_created": store_now().strftime(DATE_FORMAT),
             "delivery_name": "", "delivery_email": "", "delivery_phone": "", "delivery_city": "",
             "delivery_address": "", "delivery_type": {"id": 3, "title": "Самовивіз"}, "delivery_price": -1,
             "payment_type": {"id": 1, "title": "Накладений платіж"}, "payed": 0, "total_default": 0,
@@ -338,7 +338,7 @@ class CartumSandbox:
                 raise ValueError(f"every user needs an integer id: {item!r}")
             _check_types(item, USER_FIELDS, f"user {user_id}")
             new = {"id": user_id, "title": "", "email": "", "phone": "", "country": "", "city": "", "address": "",
-                   "registered": datetime.now().strftime(DATE_FORMAT)}
+                   "registered": store_now().strftime(DATE_FORMAT)}
             user = {**(merged.get(user_id) or self._users.get(user_id) or new), **copy.deepcopy(item)}
             _check_date(user["registered"], f"user {user_id}: registered")
             merged[user_id] = user

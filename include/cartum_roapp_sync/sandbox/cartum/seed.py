@@ -32,6 +32,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -118,6 +119,15 @@ class CartumSeedConfig:
     now: datetime | None = None
 
 
+
+#: The store's timezone: Cartum writes order and registration times in store local time.
+STORE_TIMEZONE = "Europe/Kyiv"
+
+
+def store_now() -> datetime:
+    """The store's local wall-clock time, as Cartum writes ``stat_created``."""
+    return datetime.now(ZoneInfo(STORE_TIMEZONE)).replace(tzinfo=None)
+
 def translate(texts: tuple[str, str, str], lang: str) -> str:
     """One of the (ua, ru, en) texts for ``lang``; unknown languages get marked English."""
     if lang in _LANG_INDEX:
@@ -149,7 +159,7 @@ def format_phone(national: str, style: str) -> str:
 def generate(config: CartumSeedConfig) -> dict[str, Any]:
     """The store's orders, products, users (customers) and statuses, as the API would hold them."""
     rng = random.Random(config.seed)
-    now = (config.now or datetime.now()).replace(microsecond=0)
+    now = (config.now or store_now()).replace(microsecond=0)
     languages = list(config.languages)
     statuses = _statuses(config.extra_statuses, languages)
     products = _products(rng, config.products, languages)
