@@ -87,6 +87,16 @@ def no_change_cartum_calls(open_orders: int) -> int:
     return 4 + math.ceil(open_orders / CARTUM_IDS_PER_CALL)
 
 
+def no_change_run_cartum_calls(open_orders: int) -> int:
+    """The whole run's lower bound the README states: 6 + ceil(open orders / 200), i.e. the
+    data path above plus validate_setup's login and status list."""
+    return 2 + no_change_cartum_calls(open_orders)
+
+
+#: validate_setup's RO App reads: the whole RO App traffic of a run with nothing new.
+SETUP_ROAPP_READS = sorted(["/branches/", "/v2/orders/types", "/employees/", "/v2/orders/statuses"])
+
+
 # --- what RO App holds ----------------------------------------------------------------
 
 @dataclass

@@ -208,6 +208,9 @@ def check_no_change_run(sync: Sync, expected: dict[int, dict], run_id: str) -> N
     setup_calls = len(calls.total("cartum", checks.SETUP_STEPS))
     assert run["cartum_calls"] - setup_calls == checks.no_change_cartum_calls(open_orders)
     assert run["roapp_calls"] == len(roapp_log) and run["roapp_writes"] == 0
+    # the README's figures for the whole run
+    assert run["cartum_calls"] == checks.no_change_run_cartum_calls(open_orders)
+    assert sorted(r["path"] for r in roapp_log) == checks.SETUP_ROAPP_READS
     entities = summary["entities"]
     assert entities["orders"]["extracted"] >= open_orders
     for name, counts in entities.items():
