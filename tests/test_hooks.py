@@ -7,6 +7,7 @@ import json
 import pytest
 
 from cartum_roapp_sync.cartum.hook import CartumHook
+from cartum_roapp_sync.ratelimit import SharedRateLimiter
 from cartum_roapp_sync.roapp.hook import RoAppHook
 from tests.conftest import CARTUM_LOGIN, CARTUM_PASSWORD, ROAPP_KEY
 
@@ -46,7 +47,9 @@ def test_cartum_hook_uses_the_connection_extras(cartum_sandbox, monkeypatch):
     client = CartumHook("cartum_shop").get_conn()
     assert client.base_url == cartum_sandbox.url
     assert client.transport.timeout == 7.0
-    assert client.transport.limiter.max_requests == 2
+    limiter = client.transport.limiter
+    assert isinstance(limiter, SharedRateLimiter)  # one budget for the store's parallel tasks
+    assert (limiter.max_requests, limiter.window) == (2, 1.0)
 
 
 def test_roapp_test_connection_succeeds(roapp_sandbox, monkeypatch):

@@ -92,6 +92,12 @@ class SharedRateLimiter:
         self._sleep = sleep
         self._ensure_row()
 
+    @classmethod
+    def per_second(cls, engine: Engine, bucket: str, requests_per_second: float) -> "SharedRateLimiter":
+        if requests_per_second >= 1:
+            return cls(engine, bucket, int(requests_per_second), 1.0)
+        return cls(engine, bucket, 1, 1.0 / requests_per_second)
+
     def _ensure_row(self) -> None:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(rate_limit_buckets).values(

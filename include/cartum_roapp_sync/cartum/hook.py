@@ -2,7 +2,8 @@
 
 Connection: host = store URL with its scheme, login = the administrator's user name,
 password; extras ``requests_per_second`` and ``timeout``. The connection is read on first
-use, never in ``__init__``.
+use, never in ``__init__``. ``requests_per_second`` is the store's budget across every
+process (its parallel extract tasks), kept through the state database like RO App's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from .. import assumptions
+from ..ratelimit import SharedRateLimiter, bucket_name
 from ..transport import ApiError
 from .client import CartumClient
 
@@ -30,23 +32,31 @@ class CartumHook(BaseHook):
 
     def get_conn(self) -> CartumClient:
         if self._client is None:
-            conn = self.get_connection(self.cartum_conn_id)
-            extra = conn.extra_dejson or {}
-            host = (conn.host or "").strip()
-            if not host:
-                raise ValueError(f"Connection {self.cartum_conn_id!r}: the store URL (host) is empty; "
-                                 f"set it to the store's address, e.g. https://shop.example.com")
-            options = {
-                "requests_per_second": float(extra.get("requests_per_second")
-                                             or assumptions.CARTUM_DEFAULT_REQUESTS_PER_SECOND),
-                "timeout": float(extra.get("timeout") or 30),
-                **self._client_options,
-            }
-            self._client = CartumClient(host, conn.login or "", conn.password or "", **options)
+            self._client = self._build_client(shared_limit=True)
         return self._client
 
+    def _build_client(self, *, shared_limit: bool) -> CartumClient:
+        conn = self.get_connection(self.cartum_conn_id)
+        extra = conn.extra_dejson or {}
+        host = (conn.host or "").strip()
+        if not host:
+            raise ValueError(f"Connection {self.cartum_conn_id!r}: the store URL (host) is empty; "
+                             f"set it to the store's address, e.g. https://shop.example.com")
+        rate = float(extra.get("requests_per_second") or assumptions.CARTUM_DEFAULT_REQUESTS_PER_SECOND)
+        options: dict[str, Any] = {"requests_per_second": rate, "timeout": float(extra.get("timeout") or 30),
+                                   **self._client_options}
+        if shared_limit and "limiter" not in options:
+            # The store's extract tasks run in parallel processes: they share one budget.
+            from ..state.airflow import state_engine
+
+            options["limiter"] = SharedRateLimiter.per_second(state_engine(), bucket_name("cartum", host.rstrip("/")),
+                                                              rate)
+        return CartumClient(host, conn.login or "", conn.password or "", **options)
+
     def test_connection(self) -> tuple[bool, str]:
+        """One ``auth`` call, without the shared limiter (and so without the state database,
+        which the UI's Test button may not reach)."""
         try:
-            return True, self.get_conn().check()
+            return True, self._build_client(shared_limit=False).check()
         except (ApiError, ValueError) as exc:
             return False, str(exc)
