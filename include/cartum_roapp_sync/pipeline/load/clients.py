@@ -1,0 +1,139 @@
+"""Clients: matched by phone, then e-mail, then the marker in their notes; a batch that
+holds only part of a buyer's data never overwrites what RO App got from better data."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ...entities import CLIENTS
+from ...state.store import IdMapRow
+from ..context import RunContext
+from ..process import clean
+from .base import EntityLoader, batches
+
+log = logging.getLogger(__name__)
+
+#: What a client record puts into RO App (``transform.clients.HASH_FIELDS``).
+CLIENT_FIELDS = ("first_name", "last_name", "phone", "email", "address")
+
+
+class ClientLoader(EntityLoader):
+    entity = CLIENTS
+
+    def __init__(self, ctx: RunContext):
+        super().__init__(ctx)
+        customers = ctx.state.staged(ctx.run_id, "raw_customers", [])
+        self._profiles = {int(c["id"]) for c in customers if c.get("id") is not None}
+
+    def body(self, record: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"first_name": record["first_name"], "last_name": clean(record.get("last_name")) or ""}
+        if clean(record.get("email")):
+            body["email"] = record["email"]
+        if clean(record.get("phone")):
+            body["phones"] = [{"phone": record["phone"]}]
+        if clean(record.get("address")):
+            body["address"] = record["address"]
+        if not body.get("phones") and not body.get("email"):
+            # Nothing else identifies this buyer in RO App: the marker finds it after a crash.
+            body["notes"] = self.marker(record)
+        return body
+
+    def marker(self, record: dict[str, Any]) -> str:
+        return f"cartum:{self.ctx.config.store_id}:{record['client_key']}"
+
+    def rank(self, record: dict[str, Any]) -> list[int]:
+        """How authoritative a record's data is: built from the buyer's registered profile
+        (the transform prefers it), then from how recent an order."""
+        user = clean(record.get("cartum_user_id"))
+        return [1 if user is not None and int(user) in self._profiles else 0, max(record.get("order_ids") or [0])]
+
+    def details(self, record: dict[str, Any], row: IdMapRow | None) -> dict[str, Any]:
+        """The rank; what RO App holds (a field the record lacks keeps its earlier value: the
+        body leaves it out); the e-mail and Cartum user id, by which a later batch that keys
+        the same buyer differently finds it locally (``_local_matches``)."""
+        held = dict((row.details.get("fields") or {}) if row else {})
+        held.update({f: clean(record.get(f)) for f in CLIENT_FIELDS if clean(record.get(f)) is not None})
+        user = clean(record.get("cartum_user_id"))
+        return {"rank": self.rank(record), "fields": held, "email": held.get("email"),
+                "user": int(user) if user is not None else None}
+
+    def stale(self, record: dict[str, Any], row: IdMapRow) -> bool:
+        # A batch holds only some of a buyer's data (this run's orders, profiles registered
+        # since the watermark): a record built from less authoritative data than what RO App
+        # got must not overwrite it, and one that only lacks some of what RO App holds
+        # (an e-mail given on an older order, not in this batch) would change nothing.
+        if self.rank(record) < list(row.details.get("rank") or [0, 0]):
+            return True
+        held = row.details.get("fields")
+        return held is not None and all(clean(record.get(f)) in (None, held.get(f)) for f in CLIENT_FIELDS)
+
+    def _local_matches(self, records: list[dict[str, Any]]) -> None:
+        """A buyer keyed by e-mail or by Cartum user id in this batch may be a client synced
+        under another key: a batch without the contact that tied the e-mail or the user to a
+        phone (an older order, a profile registered long ago) keys the same buyer differently.
+        The one RO App person this sync created or adopted with that e-mail or user is the one
+        the transform would have chosen, and a lookup in RO App could not find it by user."""
+        wanted: dict[tuple[str, Any], str] = {}
+        for record in records:
+            user = clean(record.get("cartum_user_id"))
+            if clean(record.get("phone")):
+                continue
+            if clean(record.get("email")):
+                wanted[("email", record["email"])] = self.key(record)
+            elif user is not None:
+                wanted[("user", int(user))] = self.key(record)
+        if not wanted:
+            return
+        found: dict[tuple[str, Any], set[int]] = {}
+        for row in self.state.id_rows(self.entity.name).values():
+            if row.status != "synced" or not row.roapp_id:
+                continue
+            for kind in ("email", "user"):
+                if (kind, row.details.get(kind)) in wanted:
+                    found.setdefault((kind, row.details[kind]), set()).add(row.roapp_id)
+        for ident, ids in found.items():
+            if len(ids) == 1:
+                self._found.setdefault(wanted[ident], next(iter(ids)))
+                log.info("clients %s: same buyer as the synced RO App client %s (by %s)", wanted[ident],
+                         next(iter(ids)), ident[0])
+
+    def lookups(self, records: list[dict[str, Any]]) -> None:
+        self._local_matches(records)
+        phones = {r["phone"]: self.key(r) for r in records if clean(r.get("phone"))}
+        emails = {r["email"]: self.key(r) for r in records if not clean(r.get("phone")) and clean(r.get("email"))}
+        for batch in batches(sorted(phones)):
+            for person in self.roapp.find_people(phones=batch):
+                for entry in person.get("phones") or []:
+                    key = phones.get(_digits_to_e164(entry.get("phone"), phones))
+                    if key:
+                        self._found.setdefault(key, int(person["id"]))
+        for batch in batches(sorted(e for e, key in emails.items() if key not in self._found)):
+            for person in self.roapp.find_people(emails=batch):
+                key = emails.get(str(person.get("email") or "").strip().lower())
+                if key:
+                    self._found.setdefault(key, int(person["id"]))
+        for record in records:  # buyers with neither: found by the marker in their notes
+            key = self.key(record)
+            if key not in phones.values() and key not in emails.values() and key not in self._found:
+                for person in self.roapp.find_people(names=[record["first_name"]]):
+                    if person.get("notes") == self.marker(record):
+                        self._found.setdefault(key, int(person["id"]))
+
+    def create(self, record: dict[str, Any], row: IdMapRow | None) -> int:
+        return self.simple_create(record, row, self.body(record), self.roapp.create_person)
+
+    def update(self, record: dict[str, Any], row: IdMapRow) -> None:
+        assert row.roapp_id is not None
+        self.roapp.update_person(row.roapp_id, self.body(record))
+        self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record["content_hash"],
+                                 self.details(record, row))
+
+
+def _digits_to_e164(phone: Any, wanted: dict[str, str]) -> str | None:
+    """The wanted E.164 number that an RO App phone (in any format) stands for."""
+    digits = "".join(ch for ch in str(phone or "") if ch.isdigit())
+    for e164 in wanted:
+        if digits and e164.lstrip("+").endswith(digits[-9:]) and digits.endswith(e164.lstrip("+")[-9:]):
+            return e164
+    return None

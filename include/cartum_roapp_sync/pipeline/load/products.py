@@ -1,0 +1,41 @@
+"""Products: matched by barcode (product key ``barcode``) or SKU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...entities import PRODUCTS
+from ...state.store import IdMapRow
+from ..process import clean
+from .base import EntityLoader, batches
+
+
+class ProductLoader(EntityLoader):
+    entity = PRODUCTS
+
+    def body(self, record: dict[str, Any]) -> dict[str, Any]:
+        return {"title": record["title"], "sku": record["sku"], "barcodes": list(record.get("barcodes") or []),
+                "description": clean(record.get("description")) or "", "price": clean(record.get("price"))}
+
+    def lookups(self, records: list[dict[str, Any]]) -> None:
+        by_sku = {r["sku"]: self.key(r) for r in records}
+        by_barcode = {b: self.key(r) for r in records for b in (r.get("barcodes") or [])}
+        if self.ctx.config.product_key == "barcode":
+            for batch in batches(sorted(by_barcode)):
+                for product in self.roapp.find_products(barcodes=batch):
+                    for barcode in product.get("barcodes") or []:
+                        if barcode in by_barcode:
+                            self._found.setdefault(by_barcode[barcode], int(product["id"]))
+        unmatched = sorted(sku for sku, key in by_sku.items() if key not in self._found)
+        for batch in batches(unmatched):
+            for product in self.roapp.find_products(skus=batch):
+                if product.get("sku") in by_sku:
+                    self._found.setdefault(by_sku[product["sku"]], int(product["id"]))
+
+    def create(self, record: dict[str, Any], row: IdMapRow | None) -> int:
+        return self.simple_create(record, row, self.body(record), self.roapp.create_product)
+
+    def update(self, record: dict[str, Any], row: IdMapRow) -> None:
+        assert row.roapp_id is not None
+        self.roapp.update_product(row.roapp_id, self.body(record))
+        self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record["content_hash"])
