@@ -54,11 +54,15 @@ def start_run(ctx: RunContext) -> dict[str, Any]:
 def _load(entity_name: str) -> Callable[[RunContext], dict[str, Any]]:
     def load(ctx: RunContext) -> dict[str, Any]:
         records = ctx.state.staged(ctx.run_id, f"valid_{entity_name}", [])
-        counts = LOADERS[entity_name](ctx).run(records).as_counts()
-        # Rows RO App rejected join the ones data quality already quarantined in this run.
-        earlier = ctx.state.run_summary(ctx.run_id)["entities"].get(entity_name, {})
-        ctx.state.set_counts(ctx.run_id, entity_name,
-                             **{**counts, "quarantined": counts["quarantined"] + earlier.get("quarantined", 0)})
+        loader = LOADERS[entity_name](ctx)
+        try:
+            loader.run(records)
+        finally:
+            # Recorded even when the step fails: what was done, and how many were not.
+            counts = loader.counts.as_counts()
+            # quarantined: this run's records of the entity, by data quality or by RO App
+            counts["quarantined"] = ctx.state.quarantined_count(ctx.run_id, entity_name)
+            ctx.state.set_counts(ctx.run_id, entity_name, **counts)
         _advance_watermarks(ctx, entity_name)
         return counts
 

@@ -336,6 +336,13 @@ class StateStore:
                 quarantine.c.store_id == self.store_id, quarantine.c.entity == entity,
                 quarantine.c.source_key.in_(keys), quarantine.c.resolved_at.is_(None)).values(resolved_at=utcnow()))
 
+    def quarantined_count(self, run_id: str, entity: str) -> int:
+        """Records of the entity this run quarantined (each once, however many tries)."""
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.count(func.distinct(quarantine.c.source_key))).where(
+                quarantine.c.store_id == self.store_id, quarantine.c.run_id == run_id,
+                quarantine.c.entity == entity)).scalar_one())
+
     def open_quarantine(self, entity: str | None = None) -> list[dict[str, Any]]:
         query = select(quarantine).where(quarantine.c.store_id == self.store_id, quarantine.c.resolved_at.is_(None))
         if entity:

@@ -63,6 +63,7 @@ class EntityLoader:
         self.ctx = ctx
         self.state = ctx.state
         self.roapp = ctx.roapp
+        self.counts = LoadCounts()   # kept on the loader: a step that fails still reports them
         self._found: dict[str, int] = {}
 
     # --- what subclasses define -------------------------------------------------------
@@ -85,7 +86,9 @@ class EntityLoader:
         return str(record[self.entity.key])
 
     def run(self, records: list[dict[str, Any]]) -> LoadCounts:
-        counts = LoadCounts()
+        """Load the records. Rejected ones are quarantined; any other error stops here, with
+        the records not yet attempted counted as ``failed`` (the step's retry resumes them)."""
+        counts = self.counts
         started = time.monotonic()
         rows = self.state.id_rows(self.entity.name, [self.key(r) for r in records])
         todo = [r for r in records if not self._unchanged(r, rows.get(self.key(r)))]
@@ -100,6 +103,7 @@ class EntityLoader:
             self.lookups(new)
         for index, record in enumerate(todo, start=1):
             key, row = self.key(record), rows.get(self.key(record))
+            counts.failed = len(todo) - index + 1  # this one and the rest, until it is done
             try:
                 if row is None or row.status == "intent":
                     existing = self._found.get(key)
@@ -124,6 +128,7 @@ class EntityLoader:
                 log.info("load_%s: %d/%d written or skipped (created %d, updated %d, quarantined %d), %.1f s",
                          self.entity.name, index, len(todo), counts.created, counts.updated, counts.quarantined,
                          time.monotonic() - started)
+        counts.failed = 0
         self.state.resolve_quarantine(self.entity.name, counts.done_keys)
         log.info("load_%s: %d records: %s (%d matched existing RO App records), %.1f s", self.entity.name,
                  len(records), counts.as_counts(), counts.matched, time.monotonic() - started)
