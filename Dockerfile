@@ -1,6 +1,7 @@
 # The Airflow image of this project: the official Airflow image with the pinned
 # requirements and this package installed (it registers the cartum and roapp connection
-# types through its provider entry point).
+# types through its provider entry point). The API sandboxes (sandbox/) are not in it:
+# docker-compose.yml mounts that folder into the two sandbox services.
 FROM apache/airflow:3.3.2-python3.11
 COPY --chown=airflow:0 requirements.txt pyproject.toml README.md /opt/cartum-roapp-sync/
 COPY --chown=airflow:0 include /opt/cartum-roapp-sync/include

@@ -123,11 +123,11 @@ class Demo:
         say(f"starting the Cartum sandbox ({a.orders} orders) at {self.cartum_url} "
             f"and the RO App sandbox ({a.roapp_rate} requests/s per key) at {self.roapp_url}")
         cartum, cartum_log = self.start("cartum-sandbox", [
-            sys.executable, "-m", "cartum_roapp_sync.sandbox.cartum", "--port", self.cartum_url.rsplit(":", 1)[1],
+            sys.executable, "-m", "cartum_roapp_sandbox.cartum", "--port", self.cartum_url.rsplit(":", 1)[1],
             "--seed", "42", "--orders", str(a.orders), "--products", str(a.products),
             "--customers", str(a.customers), "--login", CARTUM_LOGIN, "--password", CARTUM_PASSWORD])
         roapp, roapp_log = self.start("roapp-sandbox", [
-            sys.executable, "-m", "cartum_roapp_sync.sandbox.roapp", "--port", self.roapp_url.rsplit(":", 1)[1],
+            sys.executable, "-m", "cartum_roapp_sandbox.roapp", "--port", self.roapp_url.rsplit(":", 1)[1],
             "--seed", "42", "--api-key", ROAPP_KEY, "--rate-limit", str(a.roapp_rate)])
         wait_for("the Cartum sandbox", lambda: requests.get(f"{self.cartum_url}/_sandbox/faults", timeout=2).ok,
                  60, cartum, cartum_log)

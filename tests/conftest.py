@@ -14,8 +14,8 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 
 import pytest  # noqa: E402
 
-from cartum_roapp_sync.sandbox.admin import SandboxAdmin  # noqa: E402
-from cartum_roapp_sync.sandbox.server import FaultSettings, SandboxServer  # noqa: E402
+from cartum_roapp_sandbox.admin import SandboxAdmin  # noqa: E402
+from cartum_roapp_sandbox.server import FaultSettings, SandboxServer  # noqa: E402
 from cartum_roapp_sync.transport import RetryPolicy  # noqa: E402
 
 CARTUM_LOGIN = "sandbox_admin"
@@ -35,7 +35,7 @@ class RunningSandbox:
 
 @pytest.fixture
 def cartum_sandbox():
-    from cartum_roapp_sync.sandbox.cartum import CartumSandbox
+    from cartum_roapp_sandbox.cartum import CartumSandbox
 
     app = CartumSandbox.seeded(seed=7, orders=120, products=60, customers=40, days=120)
     with SandboxServer(app, port=0, faults=FaultSettings()) as server:
@@ -45,7 +45,7 @@ def cartum_sandbox():
 @pytest.fixture
 def roapp_sandbox():
     """RO App with the rate limit off, so most tests run fast; the limiter tests turn it on."""
-    from cartum_roapp_sync.sandbox.roapp import RoAppSandbox
+    from cartum_roapp_sandbox.roapp import RoAppSandbox
 
     app = RoAppSandbox.seeded(api_keys=[ROAPP_KEY])
     with SandboxServer(app, port=0, faults=FaultSettings(rate_limit=0)) as server:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cartum_roapp_sync.sandbox.server import Response, html_page
+from cartum_roapp_sandbox.server import Response, html_page
 
 
 class FakeApp:

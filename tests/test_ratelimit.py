@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from cartum_roapp_sandbox.roapp import RoAppSandbox
+from cartum_roapp_sandbox.server import FaultSettings, SandboxServer
 from cartum_roapp_sync.ratelimit import LocalRateLimiter, SharedRateLimiter, bucket_name, next_slot
-from cartum_roapp_sync.sandbox.roapp import RoAppSandbox
-from cartum_roapp_sync.sandbox.server import FaultSettings, SandboxServer
 from cartum_roapp_sync.state.db import get_engine
 from tests.conftest import ROAPP_KEY
 

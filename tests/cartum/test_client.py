@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from cartum_roapp_sandbox.server import SandboxServer
 from cartum_roapp_sync.cartum.client import BUILTIN_STATUSES, CartumClient
-from cartum_roapp_sync.sandbox.server import SandboxServer
 from cartum_roapp_sync.transport import (
     AccessDeniedError,
     CredentialsError,

@@ -26,12 +26,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from cartum_roapp_sandbox.admin import SandboxAdmin
+from cartum_roapp_sandbox.cartum import CartumSandbox
+from cartum_roapp_sandbox.roapp import RoAppSandbox
+from cartum_roapp_sandbox.server import FaultSettings, SandboxServer
 from cartum_roapp_sync.config import StoreConfig
 from cartum_roapp_sync.pipeline.steps import run_step
-from cartum_roapp_sync.sandbox.admin import SandboxAdmin
-from cartum_roapp_sync.sandbox.cartum import CartumSandbox
-from cartum_roapp_sync.sandbox.roapp import RoAppSandbox
-from cartum_roapp_sync.sandbox.server import FaultSettings, SandboxServer
 from cartum_roapp_sync.state.db import get_engine
 from cartum_roapp_sync.state.store import StateStore, quarantine
 from tests.conftest import FAST_RETRY, ROAPP_KEY, RunningSandbox

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from cartum_roapp_sandbox.server import SandboxServer
 from cartum_roapp_sync.roapp.client import RoAppClient
 from cartum_roapp_sync.transport import (
     AccessDeniedError,
@@ -14,7 +15,6 @@ from cartum_roapp_sync.transport import (
     RetriableApiError,
     ValidationError,
 )
-from cartum_roapp_sync.sandbox.server import SandboxServer
 from tests.conftest import FAST_RETRY, ROAPP_KEY
 from tests.fakes import HtmlApp, StatusApp
 

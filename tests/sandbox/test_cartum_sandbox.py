@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from cartum_roapp_sync.sandbox.admin import SandboxAdmin
-from cartum_roapp_sync.sandbox.cartum import CartumSandbox, CartumSeedConfig, generate
-from cartum_roapp_sync.sandbox.server import SandboxServer
+from cartum_roapp_sandbox.admin import SandboxAdmin
+from cartum_roapp_sandbox.cartum import CartumSandbox, CartumSeedConfig, generate
+from cartum_roapp_sandbox.server import SandboxServer
 
 NOW = datetime(2025, 6, 1, 12, 0, 0)
 SMALL = {"seed": 7, "orders": 80, "products": 60, "customers": 30, "days": 120, "now": NOW}
@@ -425,7 +425,7 @@ def test_concurrent_calls(server):
 def test_command_line_serves_the_api():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(INCLUDE), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cartum_roapp_sync.sandbox.cartum", "--port", "0", "--orders", "12", "--products",
+        [sys.executable, "-m", "cartum_roapp_sandbox.cartum", "--port", "0", "--orders", "12", "--products",
          "8", "--customers", "4", "--login", "cli", "--password", "pw", "--token-ttl", "5"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from cartum_roapp_sync.sandbox.admin import SandboxAdmin
-from cartum_roapp_sync.sandbox.roapp import DEFAULT_API_KEY, RoAppSandbox, RoAppSeedConfig, generate
-from cartum_roapp_sync.sandbox.server import FaultSettings, SandboxServer, key_fingerprint
+from cartum_roapp_sandbox.admin import SandboxAdmin
+from cartum_roapp_sandbox.roapp import DEFAULT_API_KEY, RoAppSandbox, RoAppSeedConfig, generate
+from cartum_roapp_sandbox.server import FaultSettings, SandboxServer, key_fingerprint
 
 
 class Api:
@@ -376,7 +376,7 @@ def test_three_requests_a_second_per_key():
 def test_the_command_line_serves_the_sandbox():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "include")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cartum_roapp_sync.sandbox.roapp", "--port", "0", "--api-key", "cli-key",
+        [sys.executable, "-m", "cartum_roapp_sandbox.roapp", "--port", "0", "--api-key", "cli-key",
          "--locations", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         line = process.stdout.readline()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from cartum_roapp_sandbox.server import SandboxServer
 from cartum_roapp_sync.cartum.client import CartumClient
 from cartum_roapp_sync.config import parse_store
 from cartum_roapp_sync.roapp.client import RoAppClient
-from cartum_roapp_sync.sandbox.server import SandboxServer
 from cartum_roapp_sync.setup.validation import (
     Problem,
     check_cartum_login,

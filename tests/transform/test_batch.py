@@ -82,7 +82,7 @@ def test_same_input_same_output():
 
 
 def test_sandbox_store_data_transforms_cleanly():
-    seed = pytest.importorskip("cartum_roapp_sync.sandbox.cartum.seed")
+    seed = pytest.importorskip("cartum_roapp_sandbox.cartum.seed")
     data = seed.generate(seed.CartumSeedConfig(seed=7, orders=120, products=60, customers=40,
                                                now=datetime(2025, 3, 1, 12, 0, 0)))
     config = store(product_key="barcode", status_map={str(s["id"]): 100 + s["id"] for s in data["statuses"]})

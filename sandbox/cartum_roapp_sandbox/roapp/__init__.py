@@ -1,6 +1,6 @@
 """The RO App (Remonline) API sandbox: ``RoAppSandbox`` served by ``SandboxServer``.
 
-Run it with ``python -m cartum_roapp_sync.sandbox.roapp --port 8702``.
+Run it with ``python -m cartum_roapp_sandbox.roapp --port 8702``.
 """
 
 from .app import DEFAULT_API_KEY, RoAppSandbox

@@ -1,4 +1,4 @@
-"""``python -m cartum_roapp_sync.sandbox.roapp``: serve the RO App sandbox.
+"""``python -m cartum_roapp_sandbox.roapp``: serve the RO App sandbox.
 
 Rate limited to RO App's own 3 requests per second per key unless ``--rate-limit 0``.
 """
@@ -13,7 +13,7 @@ from .validation import LIST_FORMATS
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m cartum_roapp_sync.sandbox.roapp", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cartum_roapp_sandbox.roapp", description=__doc__)
     add_common_arguments(parser, default_port=8702)
     parser.add_argument("--locations", type=int, default=3, help="how many RO App locations (branches)")
     parser.add_argument("--employees", type=int, default=8, help="how many employees (at least 4)")

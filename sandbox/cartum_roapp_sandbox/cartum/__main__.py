@@ -1,4 +1,4 @@
-"""``python -m cartum_roapp_sync.sandbox.cartum``: serve a seeded Cartum sandbox over HTTP."""
+"""``python -m cartum_roapp_sandbox.cartum``: serve a seeded Cartum sandbox over HTTP."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .seed import CartumSeedConfig, generate
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m cartum_roapp_sync.sandbox.cartum",
+    parser = argparse.ArgumentParser(prog="python -m cartum_roapp_sandbox.cartum",
                                      description="Cartum store API sandbox")
     add_common_arguments(parser, default_port=8701)
     parser.add_argument("--orders", type=int, default=500)

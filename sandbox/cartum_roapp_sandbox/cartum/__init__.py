@@ -1,6 +1,6 @@
 """The Cartum store API sandbox: a seeded, deliberately messy store behind the Cartum API.
 
-Run it with ``python -m cartum_roapp_sync.sandbox.cartum --help``.
+Run it with ``python -m cartum_roapp_sandbox.cartum --help``.
 """
 
 from .app import CartumSandbox
