@@ -58,7 +58,7 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
     """Task body: rebuild the store's settings, run one step, sort errors for Airflow."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from .pipeline.context import FatalStepError
+    from .pipeline.errors import FatalStepError
     from .pipeline.runtime import build_context
     from .pipeline.steps import finish_run, run_step
     from .transport import FatalApiError

@@ -22,19 +22,10 @@ import time
 from collections import deque
 from typing import Callable
 
-from sqlalchemy import Column, DateTime, Engine, Float, String, Table, Text, func, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .state.db import metadata
-
-rate_limit_buckets = Table(
-    "rate_limit_buckets", metadata,
-    Column("bucket", String(80), primary_key=True),
-    Column("slots", Text, nullable=False),          # JSON list of the last slot times (epoch seconds)
-    Column("window", Float, nullable=False),
-    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
-)
-
+from .state.tables import rate_limit_buckets
 
 def next_slot(recent: list[float], now: float, max_requests: int, window: float) -> float:
     """The earliest start time for one more request, given the latest slots (oldest first)."""

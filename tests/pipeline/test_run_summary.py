@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from cartum_roapp_sync.entities import CLIENTS
+from cartum_roapp_sync.pipeline.rundata import RunData
 from cartum_roapp_sync.pipeline.steps import run_step
 from cartum_roapp_sync.state.db import get_engine
 from cartum_roapp_sync.state.store import StateStore
@@ -18,7 +20,7 @@ def test_a_failed_load_step_reports_its_failed_records_and_the_retry_clears_them
                       cartum_sandbox.url, roapp_sandbox.url)
     harness.run(until="check_quality", run_id="r")
     state = StateStore(harness.engine, "demo")
-    clients = len(state.staged("r", "valid_clients"))
+    clients = len(RunData(state, "r").valid(CLIENTS))
     assert clients > 3
 
     # The third create meets an outage longer than the client's retries.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cartum_roapp_sync.pipeline.context import FatalStepError
+from cartum_roapp_sync.pipeline.errors import FatalStepError
+from cartum_roapp_sync.pipeline.rundata import RunData
 from cartum_roapp_sync.pipeline.steps import run_step
 from cartum_roapp_sync.state.db import get_engine
 from cartum_roapp_sync.state.store import StateStore
@@ -36,7 +37,10 @@ def test_an_unmatched_status_blocks_the_run_until_it_is_matched(harness, cartum_
     state = StateStore(blocked.engine, "demo")
     summary = state.run_summary("run_1")
     assert summary["run"]["status"] == "running"  # finish_run was never reached in this direct call
-    assert state.staged("run_1", "raw_orders") is None, "nothing was extracted"
+    data = RunData(state, "run_1")
+    assert data.outcomes() == {"start_run": ("done", None), "validate_setup": ("failed", data.outcomes()[
+        "validate_setup"][1])}, "no step after validate_setup ran"
+    assert data.raw("orders") == [], "nothing was extracted"
     assert writes(roapp_sandbox) == []
     cartum_paths = {r["path"] for r in cartum_sandbox.admin.requests()}
     assert cartum_paths <= {"/api/auth/", "/api/orders/get_available_statuses/"}
@@ -59,7 +63,8 @@ def test_a_changed_password_fails_validation_with_a_clear_message_and_no_secret(
     assert "nothing was read or written" in message
     for secret in ("sandbox-password", "rotated-password-9"):
         assert secret not in message
-    error = StateStore(h.engine, "demo").staged("run_1", "error:validate_setup")
+    status, error = RunData(StateStore(h.engine, "demo"), "run_1").outcomes()["validate_setup"]
+    assert status == "failed"
     assert "rejected login" in error and "sandbox-password" not in error
 
 

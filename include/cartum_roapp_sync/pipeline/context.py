@@ -1,12 +1,11 @@
-"""What every step of a run shares: the store's settings, the run id, the state, the two
-API clients (built lazily, so a step that needs neither makes no connection) and the
-run's plan."""
+"""What every step of a run shares: the store's settings, the run id, the state, the run's
+data (``rundata``) and the two API clients (built lazily, so a step that needs neither
+makes no connection)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -14,15 +13,11 @@ from .. import assumptions
 from ..cartum.client import CartumClient
 from ..config import StoreConfig
 from ..roapp.client import RoAppClient
+from ..state.cursors import CARTUM_TIME
 from ..state.store import StateStore
+from .rundata import RunData
 
 log = logging.getLogger(__name__)
-
-CARTUM_TIME = "%Y-%m-%d %H:%M:%S"
-
-
-class FatalStepError(Exception):
-    """Retrying this step will not help (bad data batch, bad settings): fail the run now."""
 
 
 def store_now() -> datetime:
@@ -30,23 +25,9 @@ def store_now() -> datetime:
     return datetime.now(ZoneInfo(assumptions.CARTUM_STORE_TIMEZONE)).replace(tzinfo=None, microsecond=0)
 
 
-def shift(cartum_time: str, minutes: int) -> str:
-    return (datetime.strptime(cartum_time, CARTUM_TIME) + timedelta(minutes=minutes)).strftime(CARTUM_TIME)
-
-
-@dataclass
-class RunPlan:
-    """Decided once by ``start_run`` so that every extract step of the run agrees."""
-
-    first_import: bool
-    orders_from: str                 # Cartum time: orders created at or after this
-    import_cutoff: str | None        # skip_statuses apply to new orders created up to here
-    customers_from: str | None       # None: every customer
-    catalog_full: bool               # read the whole catalogue (else only unknown articles)
-    open_order_ids: list[int]        # synced, not final, or waiting in quarantine: re-read by id
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+def store_now_text() -> str:
+    """``store_now`` as Cartum writes times."""
+    return store_now().strftime(CARTUM_TIME)
 
 
 class RunContext:
@@ -55,6 +36,7 @@ class RunContext:
         self.config = config
         self.run_id = run_id
         self.state = state
+        self.data = RunData(state, run_id)
         self._cartum_factory = cartum_factory
         self._roapp_factory = roapp_factory
         self._cartum: CartumClient | None = None
@@ -71,12 +53,6 @@ class RunContext:
         if self._roapp is None:
             self._roapp = self._roapp_factory()
         return self._roapp
-
-    def plan(self) -> RunPlan:
-        data = self.state.staged(self.run_id, "plan")
-        if data is None:
-            raise FatalStepError(f"run {self.run_id} has no plan: start_run must run first")
-        return RunPlan(**data)
 
     def record_calls(self) -> None:
         """Add this step's API calls to the run's totals."""

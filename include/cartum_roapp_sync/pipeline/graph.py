@@ -1,6 +1,11 @@
-"""The shape of a store's run: each step and the steps it waits for. Names only, so that
-DAG parsing can build the task graph without importing the steps' dependencies (pandas,
-the API clients, the state database)."""
+"""The shape of a store's run: each step and the steps it waits for. Names only (and the
+light entity declarations), so that DAG parsing can build the task graph without
+importing the steps' dependencies (pandas, the API clients, the state database)."""
+
+from ..entities import ENTITIES
+
+#: One load step per entity, in load order (clients, products, orders).
+LOAD_STEPS = tuple(entity.step for entity in ENTITIES)
 
 UPSTREAM: dict[str, tuple[str, ...]] = {
     "start_run": (),
@@ -10,7 +15,5 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "extract_products": ("extract_orders",),
     "transform": ("extract_products", "extract_customers"),
     "check_quality": ("transform",),
-    "load_clients": ("check_quality",),
-    "load_products": ("load_clients",),
-    "load_orders": ("load_products",),
+    **{step: (before,) for before, step in zip(("check_quality",) + LOAD_STEPS, LOAD_STEPS)},
 }

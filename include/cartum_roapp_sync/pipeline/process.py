@@ -1,4 +1,4 @@
-"""The middle of a run: transform the staged raw records, then check them with the data
+"""The middle of a run: transform the run's raw records, then check them with the data
 quality suites. Rows that fail are quarantined with their reasons; a batch that fails as
 a whole stops the run before anything is loaded."""
 
@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections import Counter
 from typing import Any
 
 import pandas as pd
 
-from ..entities import ENTITIES, Entity
-from .context import FatalStepError, RunContext
+from ..entities import CLIENTS, ENTITIES, Entity
+from .context import RunContext
+from .errors import FatalStepError
 
 log = logging.getLogger(__name__)
 
@@ -29,28 +29,23 @@ def records_to_frame(records: list[dict[str, Any]], entity: Entity) -> pd.DataFr
         {c: pd.Series(dtype="object") for c in entity.columns})
 
 
-def clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def transform(ctx: RunContext) -> dict[str, Any]:
     from ..transform import transform_batch
 
     started = time.monotonic()
-    state = ctx.state
-    raw = {name: state.staged(ctx.run_id, f"raw_{name}", []) for name in ("orders", "products", "customers")}
+    state, data = ctx.state, ctx.data
+    raw = {source: data.raw(source) for source in ("orders", "products", "customers")}
     known_articles, known_titles = state.article_index()
     result = transform_batch(raw, config=ctx.config, known_articles=known_articles, known_titles=known_titles)
     state.save_articles(result.article_index, result.product_titles)
     counts = {}
     for entity in ENTITIES:
         frame = getattr(result, entity.name)
-        state.stage(ctx.run_id, f"transformed_{entity.name}", frame_to_records(frame))
+        data.save_transformed(entity, frame_to_records(frame))
         counts[entity.name] = len(frame)
-    state.set_counts(ctx.run_id, "clients", extracted=counts["clients"])
-    state.stage(ctx.run_id, "transform_report", result.report)
+    # Clients are not read as such: they are what the transform makes of orders and customers.
+    state.set_counts(ctx.run_id, CLIENTS.name, extracted=counts[CLIENTS.name])
+    data.save_transform_report(result.report)
     problems = Counter((p["entity"], p.get("problem")) for p in result.report)
     for (entity_name, problem), n in sorted(problems.items()):
         log.info("transform: %s: %d × %s", entity_name, n, problem)
@@ -63,11 +58,11 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
     from ..quality import validate_entity
 
     started = time.monotonic()
-    state = ctx.state
+    state, data = ctx.state, ctx.data
     failures: list[str] = []
     counts = {}
     for entity in ENTITIES:
-        records = state.staged(ctx.run_id, f"transformed_{entity.name}", [])
+        records = data.transformed(entity)
         result = validate_entity(entity.name, records_to_frame(records, entity), ctx.config)
         state.save_validation(ctx.run_id, entity.name, result.batch_ok, result.summary)
         by_key = {str(r[entity.key]): r for r in records}
@@ -76,7 +71,7 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
             state.quarantine(ctx.run_id, entity.name, str(bad["key"]), "quality", reason, by_key.get(str(bad["key"])))
             log.warning("quarantined %s %s: %s", entity.name, bad["key"], reason)
         valid = frame_to_records(result.valid) if result.batch_ok else []
-        state.stage(ctx.run_id, f"valid_{entity.name}", valid)
+        data.save_valid(entity, valid)
         state.set_counts(ctx.run_id, entity.name, quarantined=len(result.quarantined))
         counts[entity.name] = {"valid": len(valid), "quarantined": len(result.quarantined)}
         failures += [f"{entity.name}: {e}" for e in result.batch_errors]

@@ -1,7 +1,7 @@
-"""The state database: engine creation for PostgreSQL and SQLite, and the shared metadata.
+"""The state database: engine creation for PostgreSQL and SQLite, and the schema.
 
-Every table of the project's state is declared on ``metadata``; ``ensure_schema`` creates
-what is missing. SQLite engines take the write lock when a transaction begins
+Every table of the project's state is declared in ``tables``; ``ensure_schema`` creates
+what is missing, and carries a database written by an earlier version forward. SQLite engines take the write lock when a transaction begins
 (``BEGIN IMMEDIATE``) so that concurrent processes serialise instead of failing with
 "database is locked" half-way through a read-modify-write.
 """
@@ -12,9 +12,9 @@ import os
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 
-metadata = MetaData()
+from .tables import metadata, upgrade
 
 STATE_CONN_ID = "cartum_roapp_state"
 _SCHEMA_LOCK_KEY = 7_466_201  # any constant shared by every process of this project
@@ -65,15 +65,12 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    # Import the modules that declare tables, so that they are all on ``metadata``.
-    from .. import ratelimit  # noqa: F401
-    from . import store  # noqa: F401
-
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             # Two processes creating the schema at once would collide; take turns.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
         metadata.create_all(connection, checkfirst=True)
+        upgrade(connection, {c["name"] for c in inspect(connection).get_columns("store_state")})
 
 
 def dispose_engines() -> None:

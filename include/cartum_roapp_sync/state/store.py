@@ -1,7 +1,7 @@
-"""What the sync remembers, per store, in the state database: watermarks, the id map
-(Cartum key → RO App id, content hash, create intents), known product articles, data
-passed between a run's tasks, run history, per-entity counts, validation results and the
-quarantine. Analysts read these tables directly (see README, "The state database").
+"""What the sync remembers, per store, in the state database (tables in ``tables``): store
+facts and cursors, the id map (Cartum key → RO App id, content hash, create intents),
+known product articles, data passed between a run's tasks, run history, step outcomes,
+per-entity counts, validation results and the quarantine.
 
 Every query is built with SQLAlchemy Core; nothing is string-formatted.
 """
@@ -13,127 +13,27 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    DateTime,
-    Engine,
-    Float,
-    Integer,
-    String,
-    Table,
-    Text,
-    and_,
-    delete,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, Table, and_, delete, func, insert, select, update
 
-from .db import metadata
+from ..entities import Entity
+from .cursors import Cursor
+from .tables import (
+    STORE_TABLES,
+    id_map,
+    product_articles,
+    quarantine,
+    run_entities,
+    run_steps,
+    runs,
+    staged,
+    store_state,
+    validation_results,
+)
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
-
-store_state = Table(
-    "store_state", metadata,
-    Column("store_id", String(48), primary_key=True),
-    Column("orders_watermark", String(19)),       # max Cartum stat_created loaded (store local time)
-    Column("customers_watermark", String(19)),    # max Cartum users.registered loaded
-    Column("import_cutoff", String(19)),          # orders created up to here were judged by the first import
-    Column("catalog_refreshed_at", DateTime(timezone=True)),
-    Column("first_import_at", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-id_map = Table(
-    "id_map", metadata,
-    Column("store_id", String(48), primary_key=True),
-    Column("entity", String(16), primary_key=True),
-    Column("source_key", String(200), primary_key=True),
-    Column("roapp_id", Integer),                 # null while only an intent exists
-    Column("status", String(12), nullable=False),  # "intent" before the create is confirmed, then "synced"
-    Column("content_hash", String(64)),          # hash of what RO App holds (null until synced)
-    Column("marker", String(200)),               # what finds the record in RO App after a crash
-    Column("details", JSON),                     # entity-specific: order status, steps done, item ids…
-    Column("intent_at", DateTime(timezone=True)),
-    Column("synced_at", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-product_articles = Table(
-    "product_articles", metadata,
-    Column("store_id", String(48), primary_key=True),
-    Column("article", String(200), primary_key=True),
-    Column("product_key", String(200), nullable=False),
-    Column("title", Text),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-staged = Table(
-    "staged", metadata,
-    Column("store_id", String(48), primary_key=True),
-    Column("run_id", String(250), primary_key=True),
-    Column("name", String(64), primary_key=True),
-    Column("payload", Text, nullable=False),     # JSON
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
-runs = Table(
-    "runs", metadata,
-    Column("store_id", String(48), primary_key=True),
-    Column("run_id", String(250), primary_key=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
-    Column("status", String(16), nullable=False),   # running, success, failed
-    Column("first_import", Boolean, nullable=False, default=False),
-    Column("cartum_calls", Integer, nullable=False, default=0),
-    Column("roapp_calls", Integer, nullable=False, default=0),
-    Column("roapp_writes", Integer, nullable=False, default=0),
-    Column("duration_s", Float),
-    Column("error", Text),
-)
-
-run_entities = Table(
-    "run_entities", metadata,
-    Column("store_id", String(48), primary_key=True),
-    Column("run_id", String(250), primary_key=True),
-    Column("entity", String(16), primary_key=True),
-    Column("extracted", Integer, nullable=False, default=0),
-    Column("created", Integer, nullable=False, default=0),
-    Column("updated", Integer, nullable=False, default=0),
-    Column("unchanged", Integer, nullable=False, default=0),
-    Column("quarantined", Integer, nullable=False, default=0),
-    Column("failed", Integer, nullable=False, default=0),
-)
-
-validation_results = Table(
-    "validation_results", metadata,
-    Column("store_id", String(48), primary_key=True),
-    Column("run_id", String(250), primary_key=True),
-    Column("entity", String(16), primary_key=True),
-    Column("success", Boolean, nullable=False),
-    Column("summary", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
-quarantine = Table(
-    "quarantine", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("store_id", String(48), nullable=False, index=True),
-    Column("run_id", String(250), nullable=False),
-    Column("entity", String(16), nullable=False),
-    Column("source_key", String(200), nullable=False),
-    Column("stage", String(16), nullable=False),   # quality (data quality) or load (RO App rejected it)
-    Column("reason", Text, nullable=False),
-    Column("record", JSON),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("resolved_at", DateTime(timezone=True)),  # set when a later run loads the record
-)
 
 COUNTERS = ("extracted", "created", "updated", "unchanged", "quarantined", "failed")
 
@@ -156,9 +56,16 @@ class StateStore:
         self.engine = engine
         self.store_id = store_id
 
-    # --- store watermarks -------------------------------------------------------------
+    # --- store facts and cursors ------------------------------------------------------
+
+    def cursor(self, entity: Entity) -> Cursor:
+        """The entity's cursor (``entities.CursorSpec``); the entity must declare one."""
+        if entity.cursor is None:
+            raise ValueError(f"{entity.name} has no cursor")
+        return Cursor(self.engine, self.store_id, entity.name, entity.cursor.name)
 
     def get_store_state(self) -> dict[str, Any] | None:
+        """The store's facts (first import time and cutoff, last catalogue refresh), or None."""
         with self.engine.connect() as c:
             row = c.execute(select(store_state).where(store_state.c.store_id == self.store_id)).mappings().first()
         return dict(row) if row else None
@@ -290,6 +197,21 @@ class StateStore:
                 c.execute(insert(run_entities).values(store_id=self.store_id, run_id=run_id, entity=entity,
                                                       **{k: counts.get(k, 0) for k in COUNTERS}))
 
+    def record_step(self, run_id: str, step: str, error: str | None = None) -> None:
+        """A step finished (``error`` None) or failed; a retry's outcome replaces the last."""
+        where = and_(run_steps.c.store_id == self.store_id, run_steps.c.run_id == run_id, run_steps.c.step == step)
+        values = {"status": "failed" if error is not None else "done", "error": error, "finished_at": utcnow()}
+        with self.engine.begin() as c:
+            if not c.execute(update(run_steps).where(where).values(**values)).rowcount:
+                c.execute(insert(run_steps).values(store_id=self.store_id, run_id=run_id, step=step, **values))
+
+    def step_outcomes(self, run_id: str) -> dict[str, tuple[str, str | None]]:
+        """step → (status, error) for every step of the run that finished or failed."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(run_steps.c.step, run_steps.c.status, run_steps.c.error).where(
+                run_steps.c.store_id == self.store_id, run_steps.c.run_id == run_id)).all()
+        return {r.step: (r.status, r.error) for r in rows}
+
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> dict[str, Any]:
         now = utcnow()
         with self.engine.begin() as c:
@@ -353,8 +275,7 @@ class StateStore:
     def purge(self) -> None:
         """Forget everything about this store (``stores remove --purge``)."""
         with self.engine.begin() as c:
-            for table in (store_state, id_map, product_articles, staged, runs, run_entities, validation_results,
-                          quarantine):
+            for table in STORE_TABLES:
                 c.execute(delete(table).where(table.c.store_id == self.store_id))
 
 

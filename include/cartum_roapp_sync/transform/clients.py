@@ -43,8 +43,6 @@ from .phones import normalize_phone
 from .values import clean_text, to_int
 
 DEFAULT_FIRST_NAME = "Buyer"
-#: The client fields RO App receives.
-HASH_FIELDS = ("first_name", "last_name", "phone", "email", "address")
 
 
 @dataclass
@@ -201,7 +199,7 @@ def _row(key: str, members: list[_Contact], report: list[dict[str, Any]]) -> dic
         "address": _first(c.address for c in members), "cartum_user_id": _first(c.user_id for c in members),
         "order_ids": sorted(c.ident for c in members if c.source == "order"),
     }
-    row["content_hash"] = content_hash(row, HASH_FIELDS)
+    row["content_hash"] = content_hash(row, CLIENTS.hashed)
     return row
 
 

@@ -34,8 +34,6 @@ from .hashing import content_hash
 from .products import unlisted_key
 from .values import clean_text, plain_number, to_flag, to_float, to_int
 
-#: The order fields RO App receives.
-HASH_FIELDS = ("client_key", "roapp_status_id", "items", "paid", "delivery_comment")
 NOT_CALCULATED = -1  # Cartum's delivery_price when the carrier has not priced it
 
 
@@ -119,7 +117,7 @@ def _row(order_id: int, order: dict[str, Any], config: StoreConfig, order_client
                         product_titles, report),
         "delivery_comment": delivery_comment(order, currency),
     }
-    row["content_hash"] = content_hash(row, HASH_FIELDS)
+    row["content_hash"] = content_hash(row, ORDERS.hashed)
     return row
 
 

@@ -39,8 +39,6 @@ from .values import clean_text, to_float, to_int
 FALLBACK_LANGUAGES = ("ua", "ru", "en")
 LANGUAGE_ALIASES = {"ua": "uk", "uk": "ua"}
 UNLISTED_PREFIX = "article:"
-#: The product fields RO App receives (``sku`` is the kept article).
-HASH_FIELDS = ("title", "sku", "barcodes", "description", "price")
 
 
 @dataclass
@@ -122,7 +120,7 @@ def product_from_order_line(line: Mapping[str, Any], *, product_key: str) -> dic
         "price": to_float(line.get("price")), "language": None, "language_fallback": True,
         "merged_articles": [],
     }
-    row["content_hash"] = content_hash(row, HASH_FIELDS)
+    row["content_hash"] = content_hash(row, PRODUCTS.hashed)
     return row
 
 
@@ -207,5 +205,5 @@ def _row(key: str, article: str, merged: list[str], raw: dict[str, Any], languag
         "title": title, "description": description, "price": price,
         "language": used, "language_fallback": fallback, "merged_articles": list(merged),
     }
-    row["content_hash"] = content_hash(row, HASH_FIELDS)
+    row["content_hash"] = content_hash(row, PRODUCTS.hashed)
     return row

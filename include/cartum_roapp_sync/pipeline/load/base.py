@@ -55,7 +55,8 @@ def batches(values: list[str], size: int = LOOKUP_BATCH) -> Iterable[list[str]]:
 
 class EntityLoader:
     """Drives one entity's records through create / update / skip. Subclasses say how a
-    record is found, created and updated in RO App."""
+    record is found, created and updated in RO App. Records are the entity's typed records
+    (``entity.record``, from ``RunData.valid``)."""
 
     entity: Entity
 
@@ -68,24 +69,28 @@ class EntityLoader:
 
     # --- what subclasses define -------------------------------------------------------
 
-    def lookups(self, records: list[dict[str, Any]]) -> None:
+    def lookups(self, records: list[Any]) -> None:
         """Find, in few requests, the RO App records that already match new keys."""
 
-    def marker(self, record: dict[str, Any]) -> str:
-        return str(record[self.entity.key])
+    def marker(self, record: Any) -> str:
+        return self.key(record)
 
-    def create(self, record: dict[str, Any], row: IdMapRow | None) -> int:
+    def create(self, record: Any, row: IdMapRow | None) -> int:
         raise NotImplementedError
 
-    def update(self, record: dict[str, Any], row: IdMapRow) -> None:
+    def update(self, record: Any, row: IdMapRow) -> None:
         raise NotImplementedError
+
+    def finish(self, reached: str | None) -> None:
+        """After every record was written or quarantined, before the entity's cursor moves
+        to ``reached``: record the store facts this entity owns."""
 
     # --- the shared drive -------------------------------------------------------------
 
-    def key(self, record: dict[str, Any]) -> str:
-        return str(record[self.entity.key])
+    def key(self, record: Any) -> str:
+        return str(getattr(record, self.entity.key))
 
-    def run(self, records: list[dict[str, Any]]) -> LoadCounts:
+    def run(self, records: list[Any]) -> LoadCounts:
         """Load the records. Rejected ones are quarantined; any other error stops here, with
         the records not yet attempted counted as ``failed`` (the step's retry resumes them)."""
         counts = self.counts
@@ -108,7 +113,7 @@ class EntityLoader:
                 if row is None or row.status == "intent":
                     existing = self._found.get(key)
                     if existing is not None and (row is None or row.roapp_id is None):
-                        self.state.record_synced(self.entity.name, key, existing, record["content_hash"],
+                        self.state.record_synced(self.entity.name, key, existing, record.content_hash,
                                                  self.details(record, row))
                         counts.matched += 1
                         counts.unchanged += 1
@@ -122,7 +127,7 @@ class EntityLoader:
                 counts.done_keys.append(key)
             except (ValidationError, NotFoundError) as exc:
                 counts.quarantined += 1
-                self.state.quarantine(self.ctx.run_id, self.entity.name, key, "load", str(exc), record)
+                self.state.quarantine(self.ctx.run_id, self.entity.name, key, "load", str(exc), record.as_dict())
                 log.warning("quarantined %s %s: %s", self.entity.name, key, exc)
             if index % PROGRESS_EVERY == 0:
                 log.info("load_%s: %d/%d written or skipped (created %d, updated %d, quarantined %d), %.1f s",
@@ -134,26 +139,26 @@ class EntityLoader:
                  len(records), counts.as_counts(), counts.matched, time.monotonic() - started)
         return counts
 
-    def _unchanged(self, record: dict[str, Any], row: IdMapRow | None) -> bool:
+    def _unchanged(self, record: Any, row: IdMapRow | None) -> bool:
         return row is not None and row.status == "synced" and (
-            row.content_hash == record["content_hash"] or self.stale(record, row))
+            row.content_hash == record.content_hash or self.stale(record, row))
 
-    def stale(self, record: dict[str, Any], row: IdMapRow) -> bool:
+    def stale(self, record: Any, row: IdMapRow) -> bool:
         """True when RO App already holds newer data than this record (nothing to push)."""
         return False
 
-    def remember(self, record: dict[str, Any], row: IdMapRow) -> None:
+    def remember(self, record: Any, row: IdMapRow) -> None:
         """An unchanged record: keep in the id map what the sync itself needs to know of it
         (no API call)."""
 
-    def details(self, record: dict[str, Any], row: IdMapRow | None) -> dict[str, Any]:
+    def details(self, record: Any, row: IdMapRow | None) -> dict[str, Any]:
         return dict(row.details) if row else {}
 
-    def simple_create(self, record: dict[str, Any], row: IdMapRow | None, body: dict[str, Any], create) -> int:
+    def simple_create(self, record: Any, row: IdMapRow | None, body: dict[str, Any], create) -> int:
         """Intent, create, confirm: for records made by a single request."""
         key = self.key(record)
         self.state.record_intent(self.entity.name, key, self.marker(record))
         created = create(body)
-        self.state.record_synced(self.entity.name, key, int(created["id"]), record["content_hash"],
+        self.state.record_synced(self.entity.name, key, int(created["id"]), record.content_hash,
                                  self.details(record, row))
         return int(created["id"])

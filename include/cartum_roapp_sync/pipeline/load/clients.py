@@ -9,13 +9,9 @@ from typing import Any
 from ...entities import CLIENTS
 from ...state.store import IdMapRow
 from ..context import RunContext
-from ..process import clean
 from .base import EntityLoader, batches
 
 log = logging.getLogger(__name__)
-
-#: What a client record puts into RO App (``transform.clients.HASH_FIELDS``).
-CLIENT_FIELDS = ("first_name", "last_name", "phone", "email", "address")
 
 
 class ClientLoader(EntityLoader):
@@ -23,42 +19,42 @@ class ClientLoader(EntityLoader):
 
     def __init__(self, ctx: RunContext):
         super().__init__(ctx)
-        customers = ctx.state.staged(ctx.run_id, "raw_customers", [])
+        customers = ctx.data.raw("customers")
         self._profiles = {int(c["id"]) for c in customers if c.get("id") is not None}
 
-    def body(self, record: dict[str, Any]) -> dict[str, Any]:
-        body: dict[str, Any] = {"first_name": record["first_name"], "last_name": clean(record.get("last_name")) or ""}
-        if clean(record.get("email")):
-            body["email"] = record["email"]
-        if clean(record.get("phone")):
-            body["phones"] = [{"phone": record["phone"]}]
-        if clean(record.get("address")):
-            body["address"] = record["address"]
+    def body(self, record: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"first_name": record.first_name, "last_name": record.last_name or ""}
+        if record.email:
+            body["email"] = record.email
+        if record.phone:
+            body["phones"] = [{"phone": record.phone}]
+        if record.address:
+            body["address"] = record.address
         if not body.get("phones") and not body.get("email"):
             # Nothing else identifies this buyer in RO App: the marker finds it after a crash.
             body["notes"] = self.marker(record)
         return body
 
-    def marker(self, record: dict[str, Any]) -> str:
-        return f"cartum:{self.ctx.config.store_id}:{record['client_key']}"
+    def marker(self, record: Any) -> str:
+        return f"cartum:{self.ctx.config.store_id}:{record.client_key}"
 
-    def rank(self, record: dict[str, Any]) -> list[int]:
+    def rank(self, record: Any) -> list[int]:
         """How authoritative a record's data is: built from the buyer's registered profile
         (the transform prefers it), then from how recent an order."""
-        user = clean(record.get("cartum_user_id"))
-        return [1 if user is not None and int(user) in self._profiles else 0, max(record.get("order_ids") or [0])]
+        user = record.cartum_user_id
+        return [1 if user is not None and int(user) in self._profiles else 0, max(record.order_ids or [0])]
 
-    def details(self, record: dict[str, Any], row: IdMapRow | None) -> dict[str, Any]:
+    def details(self, record: Any, row: IdMapRow | None) -> dict[str, Any]:
         """The rank; what RO App holds (a field the record lacks keeps its earlier value: the
         body leaves it out); the e-mail and Cartum user id, by which a later batch that keys
         the same buyer differently finds it locally (``_local_matches``)."""
         held = dict((row.details.get("fields") or {}) if row else {})
-        held.update({f: clean(record.get(f)) for f in CLIENT_FIELDS if clean(record.get(f)) is not None})
-        user = clean(record.get("cartum_user_id"))
+        held.update({f: getattr(record, f) for f in CLIENTS.hashed if getattr(record, f) is not None})
+        user = record.cartum_user_id
         return {"rank": self.rank(record), "fields": held, "email": held.get("email"),
                 "user": int(user) if user is not None else None}
 
-    def stale(self, record: dict[str, Any], row: IdMapRow) -> bool:
+    def stale(self, record: Any, row: IdMapRow) -> bool:
         # A batch holds only some of a buyer's data (this run's orders, profiles registered
         # since the watermark): a record built from less authoritative data than what RO App
         # got must not overwrite it, and one that only lacks some of what RO App holds
@@ -66,9 +62,9 @@ class ClientLoader(EntityLoader):
         if self.rank(record) < list(row.details.get("rank") or [0, 0]):
             return True
         held = row.details.get("fields")
-        return held is not None and all(clean(record.get(f)) in (None, held.get(f)) for f in CLIENT_FIELDS)
+        return held is not None and all(getattr(record, f) in (None, held.get(f)) for f in CLIENTS.hashed)
 
-    def _local_matches(self, records: list[dict[str, Any]]) -> None:
+    def _local_matches(self, records: list[Any]) -> None:
         """A buyer keyed by e-mail or by Cartum user id in this batch may be a client synced
         under another key: a batch without the contact that tied the e-mail or the user to a
         phone (an older order, a profile registered long ago) keys the same buyer differently.
@@ -76,11 +72,11 @@ class ClientLoader(EntityLoader):
         the transform would have chosen, and a lookup in RO App could not find it by user."""
         wanted: dict[tuple[str, Any], str] = {}
         for record in records:
-            user = clean(record.get("cartum_user_id"))
-            if clean(record.get("phone")):
+            user = record.cartum_user_id
+            if record.phone:
                 continue
-            if clean(record.get("email")):
-                wanted[("email", record["email"])] = self.key(record)
+            if record.email:
+                wanted[("email", record.email)] = self.key(record)
             elif user is not None:
                 wanted[("user", int(user))] = self.key(record)
         if not wanted:
@@ -98,10 +94,10 @@ class ClientLoader(EntityLoader):
                 log.info("clients %s: same buyer as the synced RO App client %s (by %s)", wanted[ident],
                          next(iter(ids)), ident[0])
 
-    def lookups(self, records: list[dict[str, Any]]) -> None:
+    def lookups(self, records: list[Any]) -> None:
         self._local_matches(records)
-        phones = {r["phone"]: self.key(r) for r in records if clean(r.get("phone"))}
-        emails = {r["email"]: self.key(r) for r in records if not clean(r.get("phone")) and clean(r.get("email"))}
+        phones = {r.phone: self.key(r) for r in records if r.phone}
+        emails = {r.email: self.key(r) for r in records if not r.phone and r.email}
         for batch in batches(sorted(phones)):
             for person in self.roapp.find_people(phones=batch):
                 for entry in person.get("phones") or []:
@@ -116,17 +112,17 @@ class ClientLoader(EntityLoader):
         for record in records:  # buyers with neither: found by the marker in their notes
             key = self.key(record)
             if key not in phones.values() and key not in emails.values() and key not in self._found:
-                for person in self.roapp.find_people(names=[record["first_name"]]):
+                for person in self.roapp.find_people(names=[record.first_name]):
                     if person.get("notes") == self.marker(record):
                         self._found.setdefault(key, int(person["id"]))
 
-    def create(self, record: dict[str, Any], row: IdMapRow | None) -> int:
+    def create(self, record: Any, row: IdMapRow | None) -> int:
         return self.simple_create(record, row, self.body(record), self.roapp.create_person)
 
-    def update(self, record: dict[str, Any], row: IdMapRow) -> None:
+    def update(self, record: Any, row: IdMapRow) -> None:
         assert row.roapp_id is not None
         self.roapp.update_person(row.roapp_id, self.body(record))
-        self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record["content_hash"],
+        self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record.content_hash,
                                  self.details(record, row))
 
 

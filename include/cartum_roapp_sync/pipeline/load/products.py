@@ -5,21 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from ...entities import PRODUCTS
-from ...state.store import IdMapRow
-from ..process import clean
+from ...state.store import IdMapRow, utcnow
 from .base import EntityLoader, batches
 
 
 class ProductLoader(EntityLoader):
     entity = PRODUCTS
 
-    def body(self, record: dict[str, Any]) -> dict[str, Any]:
-        return {"title": record["title"], "sku": record["sku"], "barcodes": list(record.get("barcodes") or []),
-                "description": clean(record.get("description")) or "", "price": clean(record.get("price"))}
+    def body(self, record: Any) -> dict[str, Any]:
+        return {"title": record.title, "sku": record.sku, "barcodes": list(record.barcodes or []),
+                "description": record.description or "", "price": record.price}
 
-    def lookups(self, records: list[dict[str, Any]]) -> None:
-        by_sku = {r["sku"]: self.key(r) for r in records}
-        by_barcode = {b: self.key(r) for r in records for b in (r.get("barcodes") or [])}
+    def lookups(self, records: list[Any]) -> None:
+        by_sku = {r.sku: self.key(r) for r in records}
+        by_barcode = {b: self.key(r) for r in records for b in (r.barcodes or [])}
         if self.ctx.config.product_key == "barcode":
             for batch in batches(sorted(by_barcode)):
                 for product in self.roapp.find_products(barcodes=batch):
@@ -32,10 +31,15 @@ class ProductLoader(EntityLoader):
                 if product.get("sku") in by_sku:
                     self._found.setdefault(by_sku[product["sku"]], int(product["id"]))
 
-    def create(self, record: dict[str, Any], row: IdMapRow | None) -> int:
+    def create(self, record: Any, row: IdMapRow | None) -> int:
         return self.simple_create(record, row, self.body(record), self.roapp.create_product)
 
-    def update(self, record: dict[str, Any], row: IdMapRow) -> None:
+    def update(self, record: Any, row: IdMapRow) -> None:
         assert row.roapp_id is not None
         self.roapp.update_product(row.roapp_id, self.body(record))
-        self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record["content_hash"])
+        self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record.content_hash)
+
+    def finish(self, reached: str | None) -> None:
+        """A run that read the whole catalogue resets the refresh clock."""
+        if self.ctx.data.plan().catalog_full:
+            self.state.set_store_state(catalog_refreshed_at=utcnow())

@@ -1,0 +1,131 @@
+"""What passes between the steps of one run, and nothing else does.
+
+The steps of a run are separate Airflow tasks, possibly on separate machines, and a worker
+can die at any moment: whatever one step hands to the next is written to the state
+database (table ``staged``, as JSON), never to XCom. This module is the only one that
+knows how it is stored. Steps use named accessors:
+
+| data | written by | read by |
+|---|---|---|
+| ``plan`` (``RunPlan``) | start_run | every extract step, the load steps |
+| ``raw(source)``: Cartum's records, source orders / products / customers | extract_* | transform, load (cursor) |
+| ``observed(entity)``: the highest cursor value read | extract_* | the entity's load step |
+| ``transformed(entity)``, ``transform_report`` | transform | check_quality, tests |
+| ``valid(entity)``: typed records (``entity.record``) | check_quality | the entity's load step |
+| step outcomes (table ``run_steps``) | every step (``run_step``) | finish_run |
+
+Records handed to the loaders are typed per entity (``entities.Entity.record``); NaN, the
+way pandas marks a missing float, becomes None at that boundary and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..entities import Entity
+from ..state.store import StateStore
+from .errors import FatalStepError
+
+#: Where the raw records of each extract are kept.
+SOURCES = ("orders", "products", "customers")
+
+
+@dataclass
+class RunPlan:
+    """Decided once by ``start_run`` so that every extract step of the run agrees."""
+
+    first_import: bool
+    starts: dict[str, str | None]    # entity → read records from this cursor value on (None: all)
+    import_cutoff: str | None        # skip_statuses apply to new orders created up to here
+    catalog_full: bool               # read the whole catalogue (else only unknown articles)
+    open_order_ids: list[int] = field(default_factory=list)  # synced, not final, or in quarantine
+
+    def start(self, entity: Entity) -> str | None:
+        return self.starts.get(entity.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RunData:
+    """The data of run ``run_id`` of one store."""
+
+    def __init__(self, state: StateStore, run_id: str):
+        self.state = state
+        self.run_id = run_id
+
+    def _put(self, name: str, payload: Any) -> None:
+        self.state.stage(self.run_id, name, payload)
+
+    def _get(self, name: str, default: Any = None) -> Any:
+        return self.state.staged(self.run_id, name, default)
+
+    # --- the plan ---------------------------------------------------------------------
+
+    def save_plan(self, plan: RunPlan) -> None:
+        self._put("plan", plan.to_dict())
+
+    def plan(self) -> RunPlan:
+        data = self._get("plan")
+        if data is None:
+            raise FatalStepError(f"run {self.run_id} has no plan: start_run must run first")
+        return RunPlan(**data)
+
+    def drop_other_runs(self) -> None:
+        """Forget what earlier runs of the store left behind (a run that died half-way)."""
+        self.state.drop_staged(keep_run_id=self.run_id)
+
+    # --- extract ----------------------------------------------------------------------
+
+    def save_raw(self, source: str, records: list[dict[str, Any]]) -> None:
+        self._put(f"raw_{_source(source)}", records)
+
+    def raw(self, source: str) -> list[dict[str, Any]]:
+        return self._get(f"raw_{_source(source)}", [])
+
+    def save_observed(self, entity: Entity, value: str | None) -> None:
+        """The highest value of the entity's cursor field this run read (``state.cursors``)."""
+        self._put(f"observed_{entity.name}", value)
+
+    def observed(self, entity: Entity) -> str | None:
+        return self._get(f"observed_{entity.name}")
+
+    # --- transform and quality --------------------------------------------------------
+
+    def save_transformed(self, entity: Entity, records: list[dict[str, Any]]) -> None:
+        self._put(f"transformed_{entity.name}", records)
+
+    def transformed(self, entity: Entity) -> list[dict[str, Any]]:
+        return self._get(f"transformed_{entity.name}", [])
+
+    def save_transform_report(self, report: list[dict[str, Any]]) -> None:
+        self._put("transform_report", report)
+
+    def transform_report(self) -> list[dict[str, Any]]:
+        return self._get("transform_report", [])
+
+    def save_valid(self, entity: Entity, records: list[dict[str, Any]]) -> None:
+        self._put(f"valid_{entity.name}", records)
+
+    def valid(self, entity: Entity) -> list[Any]:
+        """The records that passed data quality, as ``entity.record`` (NaN → None)."""
+        return [entity.record.from_row(row) for row in self._get(f"valid_{entity.name}", [])]
+
+    # --- step outcomes ----------------------------------------------------------------
+
+    def step_done(self, step: str) -> None:
+        self.state.record_step(self.run_id, step)
+
+    def step_failed(self, step: str, error: str) -> None:
+        self.state.record_step(self.run_id, step, error)
+
+    def outcomes(self) -> dict[str, tuple[str, str | None]]:
+        """step → (``done`` or ``failed``, error) for the steps that have run."""
+        return self.state.step_outcomes(self.run_id)
+
+
+def _source(name: str) -> str:
+    if name not in SOURCES:
+        raise ValueError(f"unknown source {name!r}: expected one of {', '.join(SOURCES)}")
+    return name

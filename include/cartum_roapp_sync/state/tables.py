@@ -1,0 +1,165 @@
+"""Every table of the state database, declared on one ``metadata``. Nothing here talks to a
+database; ``db.ensure_schema`` creates what is missing. Analysts read these tables directly
+(README, "The state database")."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON, Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, and_, func, insert, select,
+)
+
+metadata = MetaData()
+
+#: Facts about a store that are not cursors: set once by the first import, or refreshed.
+store_state = Table(
+    "store_state", metadata,
+    Column("store_id", String(48), primary_key=True),
+    Column("import_cutoff", String(19)),          # orders created up to here were judged by the first import
+    Column("catalog_refreshed_at", DateTime(timezone=True)),
+    Column("first_import_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: How far each entity has been read, per store: one row per (entity, cursor name). The
+#: value is the highest Cartum value RO App confirmed (store local time, "YYYY-MM-DD HH:MM:SS").
+cursors = Table(
+    "cursors", metadata,
+    Column("store_id", String(48), primary_key=True),
+    Column("entity", String(16), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("value", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+id_map = Table(
+    "id_map", metadata,
+    Column("store_id", String(48), primary_key=True),
+    Column("entity", String(16), primary_key=True),
+    Column("source_key", String(200), primary_key=True),
+    Column("roapp_id", Integer),                 # null while only an intent exists
+    Column("status", String(12), nullable=False),  # "intent" before the create is confirmed, then "synced"
+    Column("content_hash", String(64)),          # hash of what RO App holds (null until synced)
+    Column("marker", String(200)),               # what finds the record in RO App after a crash
+    Column("details", JSON),                     # entity-specific: order status, steps done, item ids…
+    Column("intent_at", DateTime(timezone=True)),
+    Column("synced_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+product_articles = Table(
+    "product_articles", metadata,
+    Column("store_id", String(48), primary_key=True),
+    Column("article", String(200), primary_key=True),
+    Column("product_key", String(200), nullable=False),
+    Column("title", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+staged = Table(
+    "staged", metadata,
+    Column("store_id", String(48), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("payload", Text, nullable=False),     # JSON (see pipeline.rundata)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("store_id", String(48), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("status", String(16), nullable=False),   # running, success, failed
+    Column("first_import", Boolean, nullable=False, default=False),
+    Column("cartum_calls", Integer, nullable=False, default=0),
+    Column("roapp_calls", Integer, nullable=False, default=0),
+    Column("roapp_writes", Integer, nullable=False, default=0),
+    Column("duration_s", Float),
+    Column("error", Text),
+)
+
+run_entities = Table(
+    "run_entities", metadata,
+    Column("store_id", String(48), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("entity", String(16), primary_key=True),
+    Column("extracted", Integer, nullable=False, default=0),
+    Column("created", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("quarantined", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+)
+
+validation_results = Table(
+    "validation_results", metadata,
+    Column("store_id", String(48), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("entity", String(16), primary_key=True),
+    Column("success", Boolean, nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store_id", String(48), nullable=False, index=True),
+    Column("run_id", String(250), nullable=False),
+    Column("entity", String(16), nullable=False),
+    Column("source_key", String(200), nullable=False),
+    Column("stage", String(16), nullable=False),   # quality (data quality) or load (RO App rejected it)
+    Column("reason", Text, nullable=False),
+    Column("record", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),  # set when a later run loads the record
+)
+
+#: What became of each step of a run: done, or failed with its error (the last try counts).
+run_steps = Table(
+    "run_steps", metadata,
+    Column("store_id", String(48), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("step", String(32), primary_key=True),
+    Column("status", String(8), nullable=False),   # done, failed
+    Column("error", Text),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+)
+
+#: The shared rate limiter's slots (``ratelimit.SharedRateLimiter``): one row per budget.
+rate_limit_buckets = Table(
+    "rate_limit_buckets", metadata,
+    Column("bucket", String(80), primary_key=True),
+    Column("slots", Text, nullable=False),          # JSON list of the last slot times (epoch seconds)
+    Column("window", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+#: Every table that holds a store's data (``StateStore.purge`` empties them for one store).
+STORE_TABLES = (store_state, cursors, id_map, product_articles, staged, runs, run_entities, run_steps,
+                validation_results, quarantine)
+
+#: Cursors that earlier versions kept as ``store_state`` columns: (column, entity, cursor name).
+_OLD_CURSOR_COLUMNS = (("orders_watermark", "orders", "created"), ("customers_watermark", "clients", "registered"))
+
+
+def upgrade(connection: Any, store_state_columns: set[str]) -> None:
+    """Carry a state database written by an earlier version forward: its watermark columns
+    of ``store_state`` become ``cursors`` rows (once; the old columns are left unread), so
+    an upgraded store resumes instead of importing again."""
+    for column, entity, name in _OLD_CURSOR_COLUMNS:
+        if column not in store_state_columns:
+            continue
+        old = Table("store_state", MetaData(), Column("store_id", String(48)), Column(column, String(19)))
+        present = select(cursors.c.store_id).where(and_(cursors.c.store_id == old.c.store_id,
+                                                        cursors.c.entity == entity, cursors.c.name == name))
+        rows = connection.execute(select(old.c.store_id, old.c[column]).where(
+            old.c[column].is_not(None), ~present.exists())).all()
+        now = datetime.now(timezone.utc)
+        for store_id, value in rows:
+            connection.execute(insert(cursors).values(store_id=store_id, entity=entity, name=name, value=value,
+                                                      updated_at=now))
