@@ -216,7 +216,8 @@ class Demo:
     def report(self, run: dict) -> None:
         from sqlalchemy import create_engine, select
 
-        from cartum_roapp_sync.state.store import StateStore, runs
+        from cartum_roapp_sync.state.store import StateStore
+        from cartum_roapp_sync.state.tables import runs
 
         engine = create_engine(f"sqlite:///{STATE_DB}")
         store = StateStore(engine, STORE_ID)
