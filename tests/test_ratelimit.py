@@ -3,6 +3,7 @@ sandbox and measures the result from the sandbox's own request log."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -134,3 +135,17 @@ def test_two_processes_sharing_one_key_never_exceed_3_per_second(state_url):
     print(f"\nrate limiter ({state_url.split(':')[0]}): 120 requests from 2 processes in {elapsed:.1f} s, "
           f"max {peak} in any 1-second window")
     assert peak <= 3
+
+
+def test_a_limiter_whose_row_was_deleted_starts_a_fresh_budget(state_url):
+    """State can be lost at any time (a cleaned or rebuilt state database): the limiter
+    books its slot in a new row instead of failing the request."""
+    engine = get_engine(state_url)
+    limiter = SharedRateLimiter(engine, "test:deleted", 3, 1.0, sleep=lambda s: None)
+    limiter.acquire()
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM rate_limit_buckets WHERE bucket = 'test:deleted'"))
+    limiter.acquire()
+    with engine.connect() as connection:
+        slots = connection.execute(text("SELECT slots FROM rate_limit_buckets WHERE bucket = 'test:deleted'")).scalar()
+    assert len(json.loads(slots)) == 1

@@ -20,7 +20,7 @@ import json
 import threading
 import time
 from collections import deque
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -89,12 +89,14 @@ class SharedRateLimiter:
             return cls(engine, bucket, int(requests_per_second), 1.0)
         return cls(engine, bucket, 1, 1.0 / requests_per_second)
 
-    def _ensure_row(self) -> None:
+    def _insert_row(self) -> Any:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(rate_limit_buckets).values(
+        return dialect.insert(rate_limit_buckets).values(
             bucket=self.bucket, slots="[]", window=self.window).on_conflict_do_nothing()
+
+    def _ensure_row(self) -> None:
         with self.engine.begin() as connection:
-            connection.execute(statement)
+            connection.execute(self._insert_row())
 
     def _now(self, connection) -> float:  # type: ignore[no-untyped-def]
         # Processes on several hosts share PostgreSQL's clock, not their own.
@@ -103,10 +105,12 @@ class SharedRateLimiter:
         return time.time()
 
     def acquire(self) -> None:
+        locked = select(rate_limit_buckets.c.slots).where(rate_limit_buckets.c.bucket == self.bucket).with_for_update()
         with self.engine.begin() as connection:
-            row = connection.execute(
-                select(rate_limit_buckets.c.slots).where(rate_limit_buckets.c.bucket == self.bucket).with_for_update()
-            ).one()
+            row = connection.execute(locked).first()
+            if row is None:  # the row is gone (the state database was cleaned or rebuilt): start afresh
+                connection.execute(self._insert_row())
+                row = connection.execute(locked).one()
             now = self._now(connection)
             recent = json.loads(row.slots)[-self.max_requests:]
             slot = next_slot(recent, now, self.max_requests, self.window)
