@@ -1,5 +1,6 @@
-"""Data quality suites: each check quarantines its bad row with a readable reason and keeps
-the good ones; schema and bad-share problems fail the whole batch."""
+"""Validation: each check quarantines its bad row with a readable reason and keeps the good
+ones; bad order lines quarantine their order; schema and bad-share problems fail the whole
+batch."""
 
 from __future__ import annotations
 
@@ -10,70 +11,10 @@ import sys
 import pandas as pd
 import pytest
 
-from cartum_roapp_sync.config import StoreConfig
-from cartum_roapp_sync.entities import CLIENTS, ORDERS, PRODUCTS, Entity
-from cartum_roapp_sync.quality import ITEM_COLUMNS, QualityResult, build_suite, explode_items, validate_entity
+from cartum_roapp_sync.entities import CLIENTS, ORDERS, PRODUCTS
+from cartum_roapp_sync.quality import ITEM_COLUMNS, explode_items, validate_entity
 
-CONFIG = StoreConfig(
-    store_id="shop_one", name="Shop one", cartum_conn_id="cartum_shop_one", location_id=1,
-    order_type_id=2, language="uk", product_key="sku", managers="all",
-    status_map={"1": 101, "3": 103}, currency="UAH", max_bad_share=1.0,
-)
-
-
-def store(**changes) -> StoreConfig:
-    values = CONFIG.to_dict()
-    values.update(changes)
-    return StoreConfig(**values)
-
-
-def client(number: int = 1, **changes) -> dict:
-    row = {
-        "client_key": f"phone:+38050000000{number}", "first_name": "Ivan", "last_name": "Petrenko",
-        "phone": f"+38050000000{number}", "phone_raw": f"050 000 000{number}", "phone_valid": True,
-        "email": f"ivan{number}@example.com", "email_valid": True, "address": "Kyiv",
-        "cartum_user_id": number, "order_ids": [1000 + number], "content_hash": f"hash-c{number}",
-    }
-    row.update(changes)
-    return row
-
-
-def product(number: int = 1, **changes) -> dict:
-    row = {
-        "product_key": f"ART-{number}", "article": f"ART-{number}", "sku": f"ART-{number}",
-        "barcodes": [f"48200000000{number}"], "title": f"Phone case {number}", "description": None,
-        "price": 199.0, "language": "uk", "language_fallback": False, "merged_articles": [],
-        "content_hash": f"hash-p{number}",
-    }
-    row.update(changes)
-    return row
-
-
-def item(article: str = "ART-1", **changes) -> dict:
-    line = {"product_key": article, "article": article, "title": f"Phone case {article}",
-            "quantity": 1, "price": 199.0}
-    line.update(changes)
-    return line
-
-
-def order(number: int = 1, **changes) -> dict:
-    row = {
-        "order_id": 1000 + number, "client_key": f"phone:+38050000000{number}", "cartum_status": 1,
-        "roapp_status_id": 101, "created": "2024-05-01 10:00:00", "currency": "UAH", "total": 398.0,
-        "paid": False, "items": [item("ART-1"), item("ART-2")], "delivery_comment": "Nova Poshta, Kyiv",
-        "content_hash": f"hash-o{number}",
-    }
-    row.update(changes)
-    return row
-
-
-def frame(entity: Entity, rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=list(entity.columns))
-
-
-def quarantine_by_key(result: QualityResult) -> dict:
-    return {entry["key"]: entry["reasons"] for entry in result.quarantined}
-
+from .rows import CONFIG, client, frame, item, order, product, quarantine_by_key, store
 
 # --------------------------------------------------------------------------- row checks
 
@@ -353,15 +294,6 @@ def test_the_input_index_is_kept_on_valid_rows():
 def test_unknown_entity_is_refused():
     with pytest.raises(ValueError, match="Unknown entity 'customers'"):
         validate_entity("customers", pd.DataFrame(), CONFIG)
-
-
-def test_build_suite_declares_every_check():
-    suite = build_suite("orders", CONFIG)
-    checks = [e.meta["check"] for e in suite.expectations]
-    assert checks[0] == "columns_match_entity"
-    assert {"order_id_unique", "status_mapped", "currency_is_store_currency"} <= set(checks)
-    items = [e.meta["check"] for e in build_suite("order_items", CONFIG).expectations]
-    assert "item_quantity_positive" in items
 
 
 def test_importing_the_module_does_not_import_great_expectations():
