@@ -9,7 +9,7 @@ from cartum_roapp_sandbox.server import SandboxServer
 from cartum_roapp_sync.cartum.client import CartumClient
 from cartum_roapp_sync.config import parse_store
 from cartum_roapp_sync.roapp.client import RoAppClient
-from cartum_roapp_sync.setup.validation import (
+from cartum_roapp_sync.setup_checks import (
     Problem,
     check_cartum_login,
     check_cartum_status_ids,

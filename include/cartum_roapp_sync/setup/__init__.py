@@ -1,1 +1,2 @@
-"""Connecting a store: the validations its setup must pass, and the command-line tool."""
+"""The ``cartum-roapp`` command-line tool that connects a store; the checks its setup must pass
+are in ``setup_checks``."""

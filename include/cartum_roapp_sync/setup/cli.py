@@ -261,7 +261,7 @@ def _roapp(conn_id: str, other: str = "or name the store's RO App connection in 
 
 
 def _problem(field: str, message: str) -> Any:
-    from .validation import Problem
+    from ..setup_checks import Problem
 
     return Problem(field, message)
 
@@ -281,7 +281,7 @@ def _first_run_note(config: StoreConfig, cartum_statuses: list[dict[str, Any]] |
     CronTriggerTimetable: a new (or newly unpaused) DAG runs the latest past tick at once,
     not the next one."""
     from .airflow_store import dag_timing
-    from .validation import status_title
+    from ..setup_checks import status_title
 
     timing = dag_timing(config.dag_id)
     titles = {str(s.get("id")): status_title(s, config.language) for s in cartum_statuses or []}
@@ -313,7 +313,7 @@ def cmd_add(args: argparse.Namespace, ui: Prompter | None) -> int:
     from .airflow_store import CartumConnectionWrite, connection_in_database, ensure_writable, get_connection
     from .airflow_store import read_entries, write_entries
     from .form import FIELD_FLAGS, StoreForm, parse_status_pair, store_id_from_name
-    from .validation import SetupError, check_entry, check_status_matching
+    from ..setup_checks import SetupError, check_entry, check_status_matching
 
     ensure_writable()  # before asking anything: a shadowed Variable cannot be written
     password = _password(args, ui, "Cartum password (not shown)")
@@ -483,7 +483,7 @@ def cmd_list(args: argparse.Namespace, ui: Prompter | None) -> int:
 def cmd_statuses(args: argparse.Namespace, ui: Prompter | None) -> int:
     from .airflow_store import read_entries
     from .form import StoreForm, parse_status_pair, roapp_status_label
-    from .validation import status_title
+    from ..setup_checks import status_title
 
     try:
         pairs = dict(parse_status_pair(p) for p in args.pairs)
@@ -553,7 +553,7 @@ def _cartum_of(entry: dict[str, Any], url: str | None = None, login: str | None 
     Raises Failed (after printing why) when that is not possible."""
     from .airflow_store import get_connection
     from .sources import CachedCartum
-    from .validation import check_cartum_login, check_store_url
+    from ..setup_checks import check_cartum_login, check_store_url
 
     conn_id = str(entry.get("cartum_conn_id") or "")
     conn = get_connection(conn_id) if conn_id else None
@@ -584,7 +584,7 @@ def cmd_edit(args: argparse.Namespace, ui: Prompter | None) -> int:
     from .airflow_store import CartumConnectionWrite, connection_in_database, ensure_writable, read_entries
     from .airflow_store import write_entries
     from .sources import CachedCartum
-    from .validation import check_catalogue, check_entry, check_roapp_references, validate_store
+    from ..setup_checks import check_catalogue, check_entry, check_roapp_references, validate_store
 
     ensure_writable()
     entries = read_entries()
@@ -706,7 +706,7 @@ def _after_edit_note(config: StoreConfig, changes: dict[str, Any], reenabled: bo
 def cmd_check(args: argparse.Namespace, ui: Prompter | None) -> int:
     from .airflow_store import get_connection, read_entries
     from .sources import open_cartum_connection
-    from .validation import check_entry, check_store_url, validate_store
+    from ..setup_checks import check_entry, check_store_url, validate_store
 
     entries = read_entries()
     entry = _find(entries, args.store)

@@ -1,5 +1,5 @@
 """One store's settings as the tool collects them: taken from flags, or asked for at a
-terminal, and each checked as soon as it is known with the checks of ``validation``.
+terminal, and each checked as soon as it is known with the checks of ``setup_checks``.
 
 At a terminal a wrong answer is shown with its problem and asked again; without one the
 problems are collected, so that a script learns about all of them at once.
@@ -13,10 +13,7 @@ from typing import Any, Callable, Iterable
 
 from .. import assumptions
 from ..config import StoreConfig, parse_stores
-from ..transport import ApiError
-from .prompts import Prompter
-from .sources import CachedCartum, CachedRoApp
-from .validation import (
+from ..setup_checks import (
     Problem,
     check_cartum_login,
     check_cartum_status_ids,
@@ -29,6 +26,9 @@ from .validation import (
     status_title,
     store_languages,
 )
+from ..transport import ApiError
+from .prompts import Prompter
+from .sources import CachedCartum, CachedRoApp
 
 #: The flag that sets each field, so that a problem can say which flag to change.
 FIELD_FLAGS = {

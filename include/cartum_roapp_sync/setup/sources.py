@@ -3,7 +3,7 @@ waiting at a prompt, and the lists the setup asks about again and again (Cartum 
 and catalogue, RO App locations, order types, statuses and employees) read once.
 
 The cached wrappers answer the same methods as the clients, so the checks of
-``validation`` run on them unchanged.
+``setup_checks`` run on them unchanged.
 """
 
 from __future__ import annotations

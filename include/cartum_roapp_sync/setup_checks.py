@@ -4,7 +4,8 @@ field and says what to do. The command-line tool runs them while a user connects
 (``validate_setup``), so a changed password, a removed location or an unmatched status
 stops the run before anything is read.
 
-Offline checks need only the settings; the others make real, read-only API calls.
+Offline checks need only the settings; the others make real, read-only API calls. The
+module stands outside ``setup/`` (the tool) so that a DAG run does not import the tool.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from .. import assumptions
-from ..cartum.client import CartumClient
-from ..config import STORE_SCHEMA, StoreConfig
-from ..roapp.client import RoAppClient
-from ..transport import (
+from . import assumptions
+from .cartum.client import CartumClient
+from .config import STORE_SCHEMA, StoreConfig
+from .roapp.client import RoAppClient
+from .transport import (
     AccessDeniedError,
     ApiError,
     CredentialsError,
