@@ -145,7 +145,7 @@ def test_without_a_terminal_problems_are_collected_not_asked(cartum_sandbox, roa
 
 
 def test_edit_at_a_terminal_asks_every_setting_with_its_current_value():
-    from cartum_roapp_sync.setup.cli import _ask_edits
+    from cartum_roapp_sync.setup.commands.edit import _ask_edits
 
     entry = {"store_id": "kyiv", "name": "Kyiv", "location_id": 101, "order_type_id": 301, "language": "ua",
              "product_key": "sku", "managers": "all", "import_days": 60, "enabled": True}
