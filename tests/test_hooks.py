@@ -75,6 +75,23 @@ def test_roapp_hook_shares_the_rate_limit_through_the_state_database(roapp_sandb
     assert client.branches()
 
 
+def test_cartum_test_connection_fails_clearly_on_an_empty_store_url(monkeypatch):
+    set_connection(monkeypatch, "cartum_blank", conn_type="cartum", host="  ", login="a", password="b")
+    ok, message = CartumHook("cartum_blank").test_connection()
+    assert not ok
+    assert "the store URL (host) is empty" in message
+
+
+def test_roapp_rate_window_is_read_when_a_client_is_built(roapp_sandbox, monkeypatch, tmp_path):
+    set_connection(monkeypatch, "roapp_test", conn_type="roapp", host=roapp_sandbox.url, password=ROAPP_KEY)
+    set_connection(monkeypatch, "cartum_roapp_state", conn_type="sqlite", host=str(tmp_path / "state.db"))
+    monkeypatch.delenv("CARTUM_ROAPP_RATE_WINDOW", raising=False)
+    limiter = RoAppHook("roapp_test").get_conn().transport.limiter
+    assert (limiter.max_requests, limiter.window) == (3, 1.1)
+    monkeypatch.setenv("CARTUM_ROAPP_RATE_WINDOW", "0.25")  # after the import: still taken into account
+    assert RoAppHook("roapp_test").get_conn().transport.limiter.window == 0.25
+
+
 def test_roapp_hook_defaults_to_the_public_api(monkeypatch):
     set_connection(monkeypatch, "roapp_public", conn_type="roapp", password=ROAPP_KEY)
     hook = RoAppHook("roapp_public", limiter=None)

@@ -4,36 +4,32 @@ Connection: host = store URL with its scheme, login = the administrator's user n
 password; extras ``requests_per_second`` and ``timeout``. The connection is read on first
 use, never in ``__init__``. ``requests_per_second`` is the store's budget across every
 process (its parallel extract tasks), kept through the state database like RO App's.
+What the two hooks share is in ``hook_base``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import BaseHook
-
 from .. import assumptions
+from ..hook_base import ApiClientHook
 from ..ratelimit import SharedRateLimiter, bucket_name
 from ..transport import ApiError
 from .client import CartumClient
 
 
-class CartumHook(BaseHook):
+class CartumHook(ApiClientHook[CartumClient]):
     conn_name_attr = "cartum_conn_id"
     default_conn_name = "cartum_default"
     conn_type = "cartum"
     hook_name = "Cartum store"
+    #: ``test_connection`` is one ``auth`` call; an empty store URL fails the test too.
+    test_errors = (ApiError, ValueError)
+
+    cartum_conn_id: str  # set by ApiClientHook.__init__ (conn_name_attr)
 
     def __init__(self, cartum_conn_id: str = default_conn_name, **client_options: Any):
-        super().__init__()
-        self.cartum_conn_id = cartum_conn_id
-        self._client_options = client_options
-        self._client: CartumClient | None = None
-
-    def get_conn(self) -> CartumClient:
-        if self._client is None:
-            self._client = self._build_client(shared_limit=True)
-        return self._client
+        super().__init__(cartum_conn_id, client_options)
 
     def _build_client(self, *, shared_limit: bool) -> CartumClient:
         conn = self.get_connection(self.cartum_conn_id)
@@ -43,8 +39,7 @@ class CartumHook(BaseHook):
             raise ValueError(f"Connection {self.cartum_conn_id!r}: the store URL (host) is empty; "
                              f"set it to the store's address, e.g. https://shop.example.com")
         rate = float(extra.get("requests_per_second") or assumptions.CARTUM_DEFAULT_REQUESTS_PER_SECOND)
-        options: dict[str, Any] = {"requests_per_second": rate, "timeout": float(extra.get("timeout") or 30),
-                                   **self._client_options}
+        options = self._client_kwargs(extra, requests_per_second=rate)
         if shared_limit and "limiter" not in options:
             # The store's extract tasks run in parallel processes: they share one budget.
             from ..state.airflow import state_engine
@@ -52,11 +47,3 @@ class CartumHook(BaseHook):
             options["limiter"] = SharedRateLimiter.per_second(state_engine(), bucket_name("cartum", host.rstrip("/")),
                                                               rate)
         return CartumClient(host, conn.login or "", conn.password or "", **options)
-
-    def test_connection(self) -> tuple[bool, str]:
-        """One ``auth`` call, without the shared limiter (and so without the state database,
-        which the UI's Test button may not reach)."""
-        try:
-            return True, self._build_client(shared_limit=False).check()
-        except (ApiError, ValueError) as exc:
-            return False, str(exc)

@@ -3,7 +3,8 @@ requests share the key's 3 requests/s budget with every other process (through t
 state database, see ``ratelimit``).
 
 Connection: host = API base URL (default https://api.roapp.io), password = API key;
-extra ``timeout``. The connection is read on first use, never in ``__init__``.
+extra ``timeout``. The connection is read on first use, never in ``__init__``. What the
+two hooks share is in ``hook_base``.
 """
 
 from __future__ import annotations
@@ -11,53 +12,46 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from airflow.sdk import BaseHook
-
+from ..hook_base import ApiClientHook
 from ..ratelimit import SharedRateLimiter, bucket_name
-from ..transport import ApiError
 from .client import DEFAULT_BASE_URL, RoAppClient
 
 #: [doc] 3 requests per second per API key.
 RATE_LIMIT_REQUESTS = 3
 #: The window the limiter keeps, a little over one second so that network jitter between
 #: our clock and the server's arrival times cannot squeeze a 4th request into its window.
-RATE_LIMIT_WINDOW = float(os.environ.get("CARTUM_ROAPP_RATE_WINDOW", "1.1"))
+DEFAULT_RATE_LIMIT_WINDOW = 1.1
+#: The environment variable that overrides ``DEFAULT_RATE_LIMIT_WINDOW`` (seconds).
+RATE_LIMIT_WINDOW_VARIABLE = "CARTUM_ROAPP_RATE_WINDOW"
 
 
-class RoAppHook(BaseHook):
+def rate_limit_window() -> float:
+    """The limiter's window in seconds, read from the environment each time a client is built."""
+    return float(os.environ.get(RATE_LIMIT_WINDOW_VARIABLE, str(DEFAULT_RATE_LIMIT_WINDOW)))
+
+
+class RoAppHook(ApiClientHook[RoAppClient]):
+    """``test_connection`` is one ``GET /branches/``. It skips the shared limiter: a lone
+    request that meets a 429 is retried anyway."""
+
     conn_name_attr = "roapp_conn_id"
     default_conn_name = "roapp_default"
     conn_type = "roapp"
     hook_name = "RO App (Remonline)"
 
-    def __init__(self, roapp_conn_id: str = default_conn_name, **client_options: Any):
-        super().__init__()
-        self.roapp_conn_id = roapp_conn_id
-        self._client_options = client_options
-        self._client: RoAppClient | None = None
+    roapp_conn_id: str  # set by ApiClientHook.__init__ (conn_name_attr)
 
-    def get_conn(self) -> RoAppClient:
-        if self._client is None:
-            self._client = self._build_client(shared_limit=True)
-        return self._client
+    def __init__(self, roapp_conn_id: str = default_conn_name, **client_options: Any):
+        super().__init__(roapp_conn_id, client_options)
 
     def _build_client(self, *, shared_limit: bool) -> RoAppClient:
         conn = self.get_connection(self.roapp_conn_id)
         api_key = conn.password or ""
         extra = conn.extra_dejson or {}
-        options: dict[str, Any] = {"timeout": float(extra.get("timeout") or 30), **self._client_options}
+        options = self._client_kwargs(extra)
         if shared_limit and "limiter" not in options and api_key:
             from ..state.airflow import state_engine
 
             options["limiter"] = SharedRateLimiter(state_engine(), bucket_name("roapp", api_key),
-                                                   RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW)
+                                                   RATE_LIMIT_REQUESTS, rate_limit_window())
         return RoAppClient(api_key, (conn.host or "").strip() or DEFAULT_BASE_URL, **options)
-
-    def test_connection(self) -> tuple[bool, str]:
-        """One ``GET /branches/``. It skips the shared limiter (and so the state database):
-        the UI's Test button runs where that database may not be reachable, and a lone
-        request that meets a 429 is retried anyway."""
-        try:
-            return True, self._build_client(shared_limit=False).check()
-        except ApiError as exc:
-            return False, str(exc)
