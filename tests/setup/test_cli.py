@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from cartum_roapp_sync.entities import ORDERS
 from cartum_roapp_sync.state.db import get_engine
 from cartum_roapp_sync.state.store import StateStore
 from tests.conftest import CARTUM_LOGIN, CARTUM_PASSWORD, ROAPP_KEY
@@ -97,7 +98,7 @@ def test_add_statuses_edit_check_remove(airflow_home, cartum_sandbox, roapp_sand
                                                                    stdin=rotated + "\n"))
 
     state = StateStore(get_engine(airflow_home.state_url), "kyiv")
-    state.set_store_state(orders_watermark="2026-01-05 10:00:00")
+    state.cursor(ORDERS).advance("2026-01-05 10:00:00")
     assert "It resumes from its watermark: orders created after 2026-01-05 10:00:00" in ok(
         run("stores", "edit", "kyiv", "--enabled"))
     assert "✓ Store 'kyiv' passed every check" in ok(run("stores", "check", "kyiv"))
@@ -117,7 +118,7 @@ def test_add_statuses_edit_check_remove(airflow_home, cartum_sandbox, roapp_sand
     back = airflow_home.stored("cartum_kyiv", "roapp_cycle")
     assert [s for s in back["stores"] if s["store_id"] == "kyiv"] == []
     assert back["connections"]["cartum_kyiv"] is None and back["connections"]["roapp_cycle"] is not None
-    assert state.get_store_state()["orders_watermark"] == "2026-01-05 10:00:00"
+    assert state.cursor(ORDERS).value == "2026-01-05 10:00:00"
 
     for text in outputs:
         assert CARTUM_PASSWORD not in text and rotated not in text and ROAPP_KEY not in text
@@ -132,7 +133,7 @@ def test_refusals_remove_purge_and_check(airflow_home, cartum_sandbox, roapp_san
                     store_entry("broken_b", location_id=999, managers=[506],
                                 status_map={**{k: v for k, v in STATUS_MAP.items() if k != "7"}, "8": 299})])
     state = StateStore(get_engine(airflow_home.state_url), "gone_c")
-    state.set_store_state(orders_watermark="2026-01-05 10:00:00")
+    state.cursor(ORDERS).advance("2026-01-05 10:00:00")
     env = roapp_env(roapp_sandbox)
     full = ["--url", cartum_sandbox.url, "--login", CARTUM_LOGIN, "--password", CARTUM_PASSWORD,
             "--location-id", "101", "--order-type-id", "301", "--language", "ua"]
@@ -175,7 +176,7 @@ def test_refusals_remove_purge_and_check(airflow_home, cartum_sandbox, roapp_san
     assert "defined by the environment variable AIRFLOW_VAR_CARTUM_ROAPP_STORES" in results["shadowed"].stderr
 
     assert "its sync state is deleted (--purge)" in ok(results["purge"])
-    assert state.get_store_state() is None
+    assert state.get_store_state() is None and state.cursor(ORDERS).value is None
 
     broken = results["check_broken"]
     assert broken.returncode == 1

@@ -136,11 +136,11 @@ def _after_edit_note(config: StoreConfig, changes: dict[str, Any], reenabled: bo
     note = (f"The change takes effect at the store's next run (the DAG file is parsed again within about "
             f"{timing.parse_interval} s).")
     if reenabled:
+        from ...entities import ORDERS
         from ...state.airflow import state_engine
         from ...state.store import StateStore
 
-        state = StateStore(state_engine(), config.store_id).get_store_state()
-        watermark = (state or {}).get("orders_watermark")
+        watermark = StateStore(state_engine(), config.store_id).cursor(ORDERS).value
         note += (f" It resumes from its watermark: orders created after {watermark} (store time)." if watermark else
                  f" It has no sync state yet, so its first run is a first import (the last {config.import_days} "
                  f"days).")
