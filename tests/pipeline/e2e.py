@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cartum_roapp_sync.config import StoreConfig
+from cartum_roapp_sync.entities import ORDERS
+from cartum_roapp_sync.pipeline.rundata import RunData
 from cartum_roapp_sync.state.store import StateStore
 from tests.conftest import RunningSandbox
 from tests.pipeline import checks
@@ -34,6 +36,14 @@ class Sync:
     @property
     def state(self) -> StateStore:
         return StateStore(self.harness.engine, self.config.store_id)
+
+    def data(self, run_id: str) -> RunData:
+        """What the run's steps handed each other."""
+        return RunData(self.state, run_id)
+
+    def orders_from(self, run_id: str) -> str:
+        """The start of the run's order creation window."""
+        return self.data(run_id).plan().start(ORDERS)
 
     def view(self) -> RoAppView:
         return RoAppView(self.roapp.admin.state(), self.config.store_id)
@@ -58,10 +68,9 @@ def check_first_import(sync: Sync, run_id: str, summary: dict[str, Any], calls: 
     the catalogue and the buyers once each; the run summary says so. Returns the expected
     orders."""
     state, config = sync.state, sync.config
-    plan = state.staged(run_id, "plan")
-    assert plan["first_import"] is True
+    assert sync.data(run_id).plan().first_import is True
     cartum = sync.cartum.admin.state()
-    orders_from = plan["starts"]["orders"]
+    orders_from = sync.orders_from(run_id)
     expected = checks.expected_import(cartum, orders_from)
     delivered = [o for o in cartum["orders"] if o["stat_created"] >= orders_from and o["stat_status"] == 3]
     assert len(expected) >= 10 and delivered, "the sandbox should give a window with orders to import and to skip"
@@ -76,7 +85,7 @@ def check_first_import(sync: Sync, run_id: str, summary: dict[str, Any], calls: 
     # the catalogue, in the store's language, and a fallback language where it is missing
     fallbacks = checks.check_products(cartum, view, config, expected.values())
     assert fallbacks, "the seeded catalogue always has a product without a title in the first language"
-    report = state.staged(run_id, "transform_report")
+    report = sync.data(run_id).transform_report()
     reported = {p.get("article") for p in report if p["entity"] == "products"
                 and p.get("problem") in ("language_fallback", "missing_title")}
     assert set(fallbacks) <= reported

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cartum_roapp_sandbox.admin import SandboxAdmin
+from cartum_roapp_sync.entities import CLIENTS
 from cartum_roapp_sync.pipeline.steps import run_step
 from tests.pipeline import checks
 from tests.pipeline.e2e import Sync, check_no_change_run
@@ -76,8 +77,7 @@ def check_complete(sync: Sync, expected: dict[int, dict]) -> None:
 def prepare_load(sync: Sync, run_id: str) -> dict[int, dict]:
     """A first-import run up to the load steps, in this process; returns the expected orders."""
     sync.harness.run(until="check_quality", run_id=run_id)
-    plan = sync.state.staged(run_id, "plan")
-    return checks.expected_import(sync.cartum.admin.state(), plan["starts"]["orders"])
+    return checks.expected_import(sync.cartum.admin.state(), sync.orders_from(run_id))
 
 
 WRITE_PATHS = {"load_clients": "/v2/contacts/people", "load_orders": "/v2/orders"}
@@ -93,7 +93,7 @@ def test_worker_killed_midway_then_retried(small_sync, tmp_path, step):
     if step == "load_orders":
         for name in loads[:-1]:
             run_step(name, sync.harness.context(run_id))
-    planned = len(expected) if step == "load_orders" else len(sync.state.staged(run_id, "valid_clients"))
+    planned = len(expected) if step == "load_orders" else len(sync.data(run_id).valid(CLIENTS))
     sync.clear_logs()
     sync.roapp.admin.faults(latency_ms=50)
     worker = start_worker(sync, tmp_path, run_id, loads[loads.index(step):])

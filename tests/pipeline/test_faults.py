@@ -62,8 +62,7 @@ def test_retries_survive_faults(cartum_sandbox, roapp_sandbox, tmp_path):
         assert summary["run"]["roapp_calls"] == len(roapp_log)  # every attempt counts
         assert summary["run"]["cartum_calls"] == len(cartum_log)
 
-        plan = faulty.state.staged("faulty", "plan")
-        expected = checks.expected_import(cartum_sandbox.admin.state(), plan["starts"]["orders"])
+        expected = checks.expected_import(cartum_sandbox.admin.state(), faulty.orders_from("faulty"))
         checks.check_orders(cartum_sandbox.admin.state(), faulty.view(), faulty.config, expected)
         checks.assert_no_duplicates(faulty.view())
         assert checks.snapshot(roapp.admin.state(), "demo") == checks.snapshot(roapp_sandbox.admin.state(), "demo")

@@ -37,8 +37,7 @@ def test_unmapped_and_rejected_orders_are_quarantined_and_retried(sync):
 
     summary = sync.harness.run(run_id="import")
     assert summary["run"]["status"] == "success"
-    plan = sync.state.staged("import", "plan")
-    expected = checks.expected_import(sync.cartum.admin.state(), plan["starts"]["orders"])
+    expected = checks.expected_import(sync.cartum.admin.state(), sync.orders_from("import"))
     assert {unmapped, rejected} <= set(expected)
     loaded = {k: v for k, v in expected.items() if k not in (unmapped, rejected)}
     checks.check_orders(sync.cartum.admin.state(), sync.view(), config, loaded)
