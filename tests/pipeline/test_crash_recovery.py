@@ -104,8 +104,7 @@ def test_worker_killed_midway_then_retried(small_sync, tmp_path, step):
                        if r["method"] == "POST" and r["path"] == WRITE_PATHS[step] and r["status"] == 201]
             # Killed as soon as the n-th create shows: the worker is then between that create
             # and the record's last write (for an order, at least 3 slowed-down requests
-            # before its delivery comment, whose re-sending a retry cannot detect: see the
-            # xfail test below), somewhere a crash must leave nothing half done.
+            # before its delivery comment), somewhere a crash must leave nothing half done.
             if len(creates) >= planned // 2:
                 worker.send_signal(signal.SIGKILL)
                 break

@@ -3,9 +3,10 @@ data (``rundata``) for the transform step.
 
 Cartum has no "modified since" filter, so a run reads (1) orders created since the
 orders cursor (the watermark, ``state.cursors``) minus an overlap (equal timestamps and
-clock skew lose nothing), and (2) every synced order not yet in a final state, by id. The catalogue is read whole on the first
-run and then every ``catalog_refresh_minutes``; between refreshes only articles that
-orders mention and the state does not know are fetched.
+clock skew lose nothing), and (2) every synced order not yet in a final state, by id.
+The catalogue is read whole on the first run and then every ``catalog_refresh_minutes``;
+between refreshes only articles that orders mention and the state does not know are
+fetched.
 """
 
 from __future__ import annotations
