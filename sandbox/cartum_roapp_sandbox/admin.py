@@ -35,5 +35,37 @@ class SandboxAdmin:
         """Change fault settings (see FaultSettings); with no argument, read them."""
         return self._call("POST", "faults", changes) if changes else self._call("GET", "faults")
 
+    def fault_rules(self, rules: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Replace the targeted fault rules with ``rules`` (``[]`` clears them), e.g.
+        ``[{"method": "POST", "path": "/v2/orders/*/items", "fault": "apply_drop", "times": 1}]``
+        (``method`` optional, ``times`` default 1); with no argument, read them. Answers
+        the rules left, each with its remaining ``times``."""
+        if rules is None:
+            return self._call("GET", "faults")["rules"]
+        return self._call("POST", "faults", {"rules": rules})["rules"]
+
+    def clear_fault_rules(self) -> None:
+        self.fault_rules([])
+
     def action(self, name: str, payload: Any = None) -> Any:
         return self._call("POST", name, payload if payload is not None else {})
+
+    # --- RO App only: what a manager does in RO App's interface -----------------------
+
+    def delete_person(self, person_id: int) -> dict[str, Any]:
+        """Delete a client (person): 404 afterwards, 422 on ``client_id`` for a new order."""
+        return self.action("delete_person", {"id": person_id})
+
+    def merge_people(self, keep: int, drop: int) -> dict[str, Any]:
+        """Merge duplicates: ``drop``'s orders move to ``keep``, its phones and e-mail that
+        ``keep`` lacks are added, ``drop`` is deleted. Answers ``{keep, drop, orders, at,
+        person}`` (``orders``: the ids moved; ``person``: ``keep`` afterwards)."""
+        return self.action("merge_people", {"keep": keep, "drop": drop})
+
+    def delete_order(self, order_id: int) -> dict[str, Any]:
+        """Delete an order (with its items, comments, status history): 404 afterwards."""
+        return self.action("delete_order", {"id": order_id})
+
+    def delete_product(self, product_id: int) -> dict[str, Any]:
+        """Delete a product: 404 afterwards, 422 on ``entity_id`` for a new order item."""
+        return self.action("delete_product", {"id": product_id})

@@ -129,6 +129,11 @@ class CartumSandbox:
     def rate_key(self, request: Request) -> str | None:
         return None  # Cartum documents no rate limit
 
+    def is_write(self, request: Request) -> bool:
+        """Every function is a POST; only ``orders/update`` changes anything (for the
+        server's ``apply_error_rate``)."""
+        return request.path.rstrip("/") == "/api/orders/update"
+
     def log_body(self, request: Request) -> Any:
         if len(request.body) > MAX_BODY_BYTES:
             return {"oversized_body_bytes": len(request.body)}  # not worth keeping whole

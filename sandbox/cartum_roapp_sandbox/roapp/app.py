@@ -74,7 +74,8 @@ class RoAppSandbox:
 
     def state(self) -> dict[str, Any]:
         """Reference data, people, products, orders with items, comments and status
-        history, the accepted keys' fingerprints (never the keys), list format, rejects."""
+        history, what managers deleted or merged, the accepted keys' fingerprints (never
+        the keys), list format, rejects."""
         with self._lock:
             return {**self.store.snapshot(), "api_keys": sorted(key_fingerprint(k) for k in self._api_keys),
                     "list_format": self.store.list_format, "rejects": copy.deepcopy(self._rejects)}
@@ -84,12 +85,19 @@ class RoAppSandbox:
         path (glob), field (dotted), contains, message}``, ``clear_rejects``,
         ``set_api_keys [keys]``, ``remove_custom_field {"title"}``, ``upsert_employees
         [employees]``, ``set_reference {branches?, statuses?, order_types?, custom_fields?,
-        employees?}``. KeyError for an unknown action, ValueError for a bad payload."""
+        employees?}``; what a manager does in RO App's interface: ``delete_person {id}``,
+        ``merge_people {keep, drop}``, ``delete_order {id}``, ``delete_product {id}`` (each
+        answers the removed record; merge answers ``{keep, drop, orders, at, person}``).
+        KeyError for an unknown action, ValueError for a bad payload."""
         actions: dict[str, Callable[[Any], Any]] = {
             "set_list_format": self._set_list_format, "reject": self._add_reject,
             "clear_rejects": self._clear_rejects, "set_api_keys": self._set_api_keys,
             "remove_custom_field": self._remove_custom_field, "upsert_employees": self._upsert_employees,
             "set_reference": self._set_reference,
+            "delete_person": lambda p: self.store.delete_person(_record_id(p)),
+            "delete_order": lambda p: self.store.delete_order(_record_id(p)),
+            "delete_product": lambda p: self.store.delete_product(_record_id(p)),
+            "merge_people": self._merge_people,
         }
         if action not in actions:
             raise KeyError(f"{action}; known: {', '.join(actions)}")
@@ -178,6 +186,11 @@ class RoAppSandbox:
         self.store.reference["employees"] = sorted(employees.values(), key=lambda e: e["id"])
         return self.store.reference["employees"]
 
+    def _merge_people(self, payload: Any) -> dict[str, Any]:
+        if not isinstance(payload, dict) or set(payload) != {"keep", "drop"}:
+            raise ValueError("merge_people takes {keep: <person id>, drop: <person id>}")
+        return self.store.merge_people(payload["keep"], payload["drop"])
+
     def _set_reference(self, payload: Any) -> dict[str, int]:
         if not isinstance(payload, dict) or not payload or set(payload) - set(REFERENCE_KINDS):
             raise ValueError(f"set_reference takes an object with some of {list(REFERENCE_KINDS)}")
@@ -191,6 +204,11 @@ class RoAppSandbox:
                 raise ValueError(f"{kind} has duplicate ids")
         self.store.reference.update(copy.deepcopy(payload))
         return {kind: len(rows) for kind, rows in self.store.reference.items()}
+
+
+def _record_id(payload: Any) -> Any:
+    """``{"id": 1001}`` or a bare ``1001``."""
+    return payload.get("id") if isinstance(payload, dict) else payload
 
 
 def _bearer(request: Request) -> str | None:

@@ -10,7 +10,13 @@ Choices where the contract leaves room:
   (``list_format``); dictionaries (statuses, order types, custom fields) are bare arrays;
 - unknown body fields are ignored; only the bracket form of array filters filters;
 - ``phones[]`` / ``client_phones[]`` match when the filter's digits occur in the digits
-  of any of the person's phones (so ``0671234567`` finds ``+38 067 123 45 67``).
+  of any of the person's phones (so ``0671234567`` finds ``+38 067 123 45 67``);
+- a PATCH of a person's ``phones`` replaces the whole list, as RO App does;
+- what a manager does in RO App's interface (``delete_person``, ``merge_people``,
+  ``delete_order``, ``delete_product``) has no API endpoint: the admin actions call the
+  methods below. Ids are never reused; a deleted record answers 404, and a reference to it
+  in a new order or item answers 422 naming the field. Orders of a deleted person keep
+  their ``client_id``; items of a deleted product stay on their orders.
 """
 
 from __future__ import annotations
@@ -72,12 +78,20 @@ class RoAppStore:
                       [("people", self.people.values()), ("products", self.products.values()),
                        ("orders", self.orders.values()), ("items", items), ("comments", comments)]}
         self._next_number = max((o["number"] + 1 for o in self.orders.values()), default=1)
+        # What managers removed in RO App's interface, for tests to read back.
+        self.deleted: dict[str, list[int]] = {kind: list(data.get("deleted", {}).get(kind, []))
+                                              for kind in ("people", "orders", "products")}
+        self.merged_people: list[dict[str, Any]] = list(data.get("merged_people", []))
+        for kind, ids in self.deleted.items():  # ids stay retired when a state() output is loaded
+            self._next[kind] = max([self._next[kind], *(i + 1 for i in ids)])
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything held, orders with their items, comments and status history."""
+        """Everything held, orders with their items, comments and status history, and the
+        ids managers deleted (``deleted``) or merged away (``merged_people``)."""
         return copy.deepcopy({"generated_at": self.generated_at, **self.reference,
                               "people": list(self.people.values()), "products": list(self.products.values()),
-                              "orders": list(self.orders.values())})
+                              "orders": list(self.orders.values()), "deleted": self.deleted,
+                              "merged_people": self.merged_people})
 
     def ids(self, kind: str) -> Callable[[], set[int]]:
         """The ids of one kind of reference data, read when called."""
@@ -307,6 +321,64 @@ class RoAppStore:
 
     def update_product(self, request: Request, body: dict, product_id: int) -> Response:
         return self._update("products", product_id, body, self.PRODUCT_CHECKS, "title")
+
+    # --- what a manager does in RO App's interface (admin actions) --------------------
+
+    def _existing(self, kind: str, record_id: Any) -> dict[str, Any]:
+        rows = getattr(self, kind)
+        if isinstance(record_id, bool) or not isinstance(record_id, int) or record_id not in rows:
+            raise ValueError(f"no {kind} record with id {record_id!r}")
+        return rows[record_id]
+
+    def _delete(self, kind: str, record_id: Any) -> dict[str, Any]:
+        record = self._existing(kind, record_id)
+        del getattr(self, kind)[record_id]
+        self.deleted[kind].append(record_id)
+        return record
+
+    def delete_person(self, person_id: Any) -> dict[str, Any]:
+        """The person is gone: GET/PATCH answer 404, a new order naming it 422."""
+        return self._delete("people", person_id)
+
+    def delete_order(self, order_id: Any) -> dict[str, Any]:
+        """The order is gone, with its items, comments and status history: 404 on all."""
+        return self._delete("orders", order_id)
+
+    def delete_product(self, product_id: Any) -> dict[str, Any]:
+        """The product is gone: PATCH answers 404, a new order item naming it 422."""
+        return self._delete("products", product_id)
+
+    def merge_people(self, keep_id: Any, drop_id: Any) -> dict[str, Any]:
+        """RO App's "merge duplicates": ``drop``'s orders move to ``keep`` (their
+        ``modified_at`` moves), ``drop``'s phones that ``keep`` lacks (the same phone: the
+        digits of one end with the digits of the other, so ``067 111 22 33`` is
+        ``+380671112233``) are appended to ``keep``'s, its e-mail fills ``keep``'s when that is empty, and
+        ``drop`` is deleted."""
+        keep, drop = self._existing("people", keep_id), self._existing("people", drop_id)
+        if keep_id == drop_id:
+            raise ValueError("merge_people needs two different people")
+        now = self.clock.tick()
+        moved = []
+        for order in self.orders.values():
+            if order["client_id"] == drop_id:
+                order["client_id"], order["modified_at"] = keep_id, now
+                moved.append(order["id"])
+        for phone in drop["phones"]:
+            if not any(_same_phone(phone["phone"], p["phone"]) for p in keep["phones"]):
+                keep["phones"].append(copy.deepcopy(phone))
+        if not keep.get("email") and drop.get("email"):
+            keep["email"] = drop["email"]
+        keep["modified_at"] = now
+        self._delete("people", drop_id)
+        merge = {"keep": keep_id, "drop": drop_id, "orders": moved, "at": now}
+        self.merged_people.append(merge)
+        return {**merge, "person": keep}
+
+
+def _same_phone(a: str, b: str) -> bool:
+    a, b = v.digits(a), v.digits(b)
+    short, long = sorted((a, b), key=len)
+    return a == b or (len(short) >= 7 and long.endswith(short))
 
 
 def _phone_match(person: dict[str, Any] | None, wanted: list[str]) -> bool:
