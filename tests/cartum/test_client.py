@@ -198,3 +198,28 @@ def test_store_url_needs_a_scheme():
     with pytest.raises(ValueError, match="http:// or https://"):
         CartumClient("shop.example.com", "a", "b")
 
+
+
+@pytest.mark.parametrize("function, call", [
+    ("auth", lambda c: c.authenticate()),
+    ("orders/get", lambda c: next(c.iter_orders(page_size=5))),
+    ("catalog/export", lambda c: next(c.iter_products(page_size=5))),
+    ("users/export", lambda c: next(c.iter_customers(page_size=5))),
+    ("orders/get_available_statuses", lambda c: c.get_statuses()),
+    ("orders/update", lambda c: c.update_orders([{"order_id": 1, "status": 2}])),
+])
+def test_every_cartum_call_is_a_repeatable_post(cartum_sandbox, function, call):
+    """Cartum's functions are POSTs that read (or, orders/update, set values): unlike an RO App
+    create, a 502, an HTML 502 or a dropped connection is retried, and the server sees it again."""
+    client = make_client(cartum_sandbox.url)
+    if function != "auth":
+        client.authenticate()
+    cartum_sandbox.admin.clear_requests()
+    cartum_sandbox.admin.faults(script=["502", "html502", "drop"])
+
+    call(client)
+
+    calls = api_calls(cartum_sandbox, function)
+    assert [c["method"] for c in calls] == ["POST"] * 4
+    assert [c["status"] for c in calls] == [502, 502, 0, 200]
+    assert client.stats.retries == 3 and client.stats.ambiguous == 0

@@ -10,6 +10,7 @@ from cartum_roapp_sandbox.server import SandboxServer
 from cartum_roapp_sync.roapp.client import RoAppClient
 from cartum_roapp_sync.transport import (
     AccessDeniedError,
+    AmbiguousWriteError,
     CredentialsError,
     NotAnApiError,
     RetriableApiError,
@@ -137,3 +138,99 @@ def test_403_says_the_key_lacks_permission():
         with pytest.raises(AccessDeniedError, match="no access to orders.*lacks the permission") as caught:
             make_client(server.url).find_orders()
     assert caught.value.status == 403
+
+
+# --- writes: a POST whose outcome is unknown is sent once; PATCH and DELETE are retried ---
+
+def _order_fixture(client, state):
+    person = client.create_person({"first_name": "Olena"})
+    product = client.create_product({"title": "Phone case", "sku": "SKU-W"})
+    order = client.create_order({"branch_id": state["branches"][0]["id"],
+                                 "order_type_id": state["order_types"][0]["id"], "client_id": person["id"]})
+    item = client.add_order_item(order["id"], {"entity_id": product["id"], "quantity": 1, "price": 10})
+    return person, product, order, item
+
+
+def _posts(state, person, product, order):
+    return {
+        "create_person": (lambda c: c.create_person({"first_name": "Ivan"}), "/v2/contacts/people"),
+        "create_product": (lambda c: c.create_product({"title": "Cable", "sku": "SKU-X"}),
+                           "/v2/catalog/products"),
+        "create_order": (lambda c: c.create_order({"branch_id": state["branches"][0]["id"],
+                                                   "order_type_id": state["order_types"][0]["id"],
+                                                   "client_id": person["id"]}), "/v2/orders"),
+        "add_order_item": (lambda c: c.add_order_item(order["id"], {"entity_id": product["id"], "quantity": 1}),
+                           f"/v2/orders/{order['id']}/items"),
+        "set_order_status": (lambda c: c.set_order_status(order["id"], state["statuses"][0]["id"]),
+                             f"/v2/orders/{order['id']}/status"),
+        "add_order_comment": (lambda c: c.add_order_comment(order["id"], "Delivery: Nova Poshta"),
+                              f"/v2/orders/{order['id']}/comments"),
+    }
+
+
+@pytest.mark.parametrize("helper", ["create_person", "create_product", "create_order", "add_order_item",
+                                    "set_order_status", "add_order_comment"])
+@pytest.mark.parametrize("fault", ["502", "html502", "drop"])
+def test_every_create_helper_is_sent_once_when_its_outcome_is_unknown(roapp_sandbox, helper, fault):
+    client = make_client(roapp_sandbox.url)
+    state = roapp_sandbox.admin.state()
+    person, product, order, _item = _order_fixture(client, state)
+    call, path = _posts(state, person, product, order)[helper]
+    roapp_sandbox.admin.clear_requests()
+    roapp_sandbox.admin.faults(script=[fault])
+
+    with pytest.raises(AmbiguousWriteError) as caught:
+        call(client)
+
+    assert [r["method"] for r in roapp_sandbox.admin.requests()] == ["POST"]
+    assert (caught.value.method, caught.value.path) == ("POST", path)
+    assert caught.value.status == (None if fault == "drop" else 502)
+    assert client.stats.retries == 0
+
+
+@pytest.mark.parametrize("helper", ["create_person", "add_order_item", "add_order_comment"])
+def test_a_create_answered_429_is_retried_and_applied_once(roapp_sandbox, helper):
+    client = make_client(roapp_sandbox.url)
+    state = roapp_sandbox.admin.state()
+    person, product, order, _item = _order_fixture(client, state)
+    call, path = _posts(state, person, product, order)[helper]
+    before = roapp_sandbox.admin.state()
+    roapp_sandbox.admin.clear_requests()
+    roapp_sandbox.admin.faults(script=["429", "429"])
+
+    call(client)
+
+    statuses = [r["status"] for r in roapp_sandbox.admin.requests()]
+    assert statuses[:2] == [429, 429] and len(statuses) == 3 and 200 <= statuses[2] < 300
+    after = roapp_sandbox.admin.state()
+    if helper == "create_person":
+        assert len(after["people"]) == len(before["people"]) + 1
+    else:
+        key = "items" if helper == "add_order_item" else "comments"
+        got = [o for o in after["orders"] if o["id"] == order["id"]][0][key]
+        was = [o for o in before["orders"] if o["id"] == order["id"]][0][key]
+        assert len(got) == len(was) + 1
+
+
+@pytest.mark.parametrize("fault", ["502", "drop"])
+def test_updates_and_deletes_are_retried(roapp_sandbox, fault):
+    client = make_client(roapp_sandbox.url)
+    state = roapp_sandbox.admin.state()
+    person, product, order, item = _order_fixture(client, state)
+    roapp_sandbox.admin.clear_requests()
+    roapp_sandbox.admin.faults(script=[fault] * 2)
+    client.update_person(person["id"], {"first_name": "Olha"})
+    roapp_sandbox.admin.faults(script=[fault] * 2)
+    client.update_product(product["id"], {"title": "Case"})
+    roapp_sandbox.admin.faults(script=[fault] * 2)
+    client.update_order(order["id"], {"manager_notes": "call first"})
+    roapp_sandbox.admin.faults(script=[fault] * 2)
+    client.update_order_item(order["id"], item["id"], {"quantity": 3})
+    roapp_sandbox.admin.faults(script=[fault] * 2)
+    client.delete_order_item(order["id"], item["id"])
+
+    log = roapp_sandbox.admin.requests()
+    assert [r["method"] for r in log] == ["PATCH"] * 12 + ["DELETE"] * 3
+    assert [r["status"] >= 500 or r["status"] == 0 for r in log].count(True) == 10
+    assert client.stats.retries == 10 and client.stats.ambiguous == 0
+    assert client.order_items(order["id"]) == []

@@ -97,7 +97,10 @@ class CartumClient:
 
     def _post(self, function: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         path = f"/api/{function}/"
-        response = self.transport.request("POST", path, json=body)
+        # Every Cartum function is a POST, and every one is safe to send again: auth and the
+        # reads (orders/get, catalog/export, users/export, get_available_statuses) only read,
+        # and orders/update sets given values, so a repeat sets the same ones.
+        response = self.transport.request("POST", path, json=body, repeatable=True)
         try:
             payload = response.json()
         except ValueError:

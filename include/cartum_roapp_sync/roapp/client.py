@@ -64,9 +64,13 @@ class RoAppClient:
     # --- one request ------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None) -> Any:
-        """Send one request; return the decoded JSON, or raise an ``ApiError`` that says what to do."""
-        response = self.transport.request(method, path, params=params, json=json)
+                json: Any = None, repeatable: bool | None = None) -> Any:
+        """Send one request; return the decoded JSON, or raise an ``ApiError`` that says what to do.
+
+        A POST is not repeatable by default: when its outcome is unknown (no answer in time,
+        a dropped connection, a 5xx) it raises ``AmbiguousWriteError`` instead of being sent
+        again. PATCH, DELETE and GET are retried. ``repeatable`` overrides this per call."""
+        response = self.transport.request(method, path, params=params, json=json, repeatable=repeatable)
         status = response.status_code
         try:
             payload = response.json() if response.content else None
@@ -99,13 +103,16 @@ class RoAppClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params or None)
 
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self.request("POST", path, json=body)
+    def post(self, path: str, body: dict[str, Any], *, repeatable: bool | None = None) -> Any:
+        """A create: never sent twice when its outcome is unknown (see ``request``)."""
+        return self.request("POST", path, json=body, repeatable=repeatable)
 
     def patch(self, path: str, body: dict[str, Any]) -> Any:
+        """Sets the given values: safe to repeat, so retried like a read."""
         return self.request("PATCH", path, json=body)
 
     def delete(self, path: str) -> Any:
+        """Safe to repeat: a repeated DELETE answers 404, which callers treat as done."""
         return self.request("DELETE", path)
 
     # --- lists ------------------------------------------------------------------------
@@ -158,6 +165,9 @@ class RoAppClient:
         return f"RO App API at {self.base_url} accepted the key; {len(rows)} location(s) visible."
 
     # --- people -----------------------------------------------------------------------
+    # The create_*, add_* and set_order_status helpers POST and are not repeatable: an
+    # unknown outcome raises AmbiguousWriteError, and the caller looks before writing again.
+    # The update_* helpers PATCH and delete_order_item DELETEs: those are retried.
 
     def find_people(self, *, phones: Iterable[str] | None = None, emails: Iterable[str] | None = None,
                     names: Iterable[str] | None = None, ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
