@@ -4,6 +4,7 @@ sandbox and measures the result from the sandbox's own request log."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -16,7 +17,16 @@ from sqlalchemy import create_engine, text
 
 from cartum_roapp_sandbox.roapp import RoAppSandbox
 from cartum_roapp_sandbox.server import FaultSettings, SandboxServer
-from cartum_roapp_sync.ratelimit import LocalRateLimiter, SharedRateLimiter, bucket_name, next_slot
+from cartum_roapp_sync import ratelimit
+from cartum_roapp_sync.ratelimit import (
+    MAX_QUEUE_WINDOWS,
+    LocalRateLimiter,
+    SharedRateLimiter,
+    book,
+    bucket_name,
+    max_wait,
+    next_slot,
+)
 from cartum_roapp_sync.state.db import get_engine
 from tests.conftest import ROAPP_KEY
 
@@ -149,3 +159,112 @@ def test_a_limiter_whose_row_was_deleted_starts_a_fresh_budget(state_url):
     with engine.connect() as connection:
         slots = connection.execute(text("SELECT slots FROM rate_limit_buckets WHERE bucket = 'test:deleted'")).scalar()
     assert len(json.loads(slots)) == 1
+
+
+# --- clocks: a process only ever waits for a legitimate queue ----------------------------
+
+def test_book_discards_slots_no_queue_could_have_written():
+    assert max_wait(1.0) == 16.0 == MAX_QUEUE_WINDOWS * 1.0
+    # a legitimate queue, up to the bound: kept
+    assert book([110.0, 115.0, 116.0], 100.0, 3, 1.0) == (116.0, [115.0, 116.0, 116.0], 0.0)
+    # slots 900 s ahead: written by a wrong clock; booking starts from now
+    assert book([1000.0, 1000.0, 1000.0], 100.0, 3, 1.0) == (100.0, [100.0], 900.0)
+
+
+def _slots(engine, bucket: str) -> list[float]:
+    with engine.connect() as connection:
+        return json.loads(connection.execute(
+            text("SELECT slots FROM rate_limit_buckets WHERE bucket = :b"), {"b": bucket}).scalar_one())
+
+
+def test_slots_in_the_future_are_discarded_and_spacing_resumes(state_url, caplog):
+    """A bucket row whose slots are 900 s ahead (a clock stepped back, a skewed worker):
+    acquire does not wait for them, warns once naming the bucket, and the next acquires are
+    spaced at 3 per window again. Waits are recorded by an injected sleep, never timed."""
+    engine = get_engine(state_url)
+    bucket = "roapp:skewed0123456789abcdef0123456"
+    waits: list[float] = []
+    limiter = SharedRateLimiter(engine, bucket, 3, 1.0, sleep=waits.append)
+    future = time.time() + 900
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE rate_limit_buckets SET slots = :s WHERE bucket = :b"),
+                           {"s": json.dumps([future, future, future]), "b": bucket})
+    caplog.set_level(logging.WARNING, logger=ratelimit.__name__)
+
+    limiter.acquire()
+
+    assert all(w <= max_wait(1.0) for w in waits) and sum(waits) < 1.0  # no wait for the bogus queue
+    booked = [_slots(engine, bucket)[-1]]
+    assert booked[0] < future - 800
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and bucket in warnings[0].getMessage()
+    assert "ahead of this clock" in warnings[0].getMessage()
+
+    for _ in range(6):
+        limiter.acquire()
+        booked.append(_slots(engine, bucket)[-1])
+
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1  # once per occurrence
+    assert booked == sorted(booked)
+    assert max_in_any_window(booked, 1.0 - 1e-6) <= 3
+    assert booked[3] - booked[0] >= 1.0 - 1e-6 and booked[6] - booked[3] >= 1.0 - 1e-6
+    assert all(w <= max_wait(1.0) for w in waits)
+
+
+def test_a_legitimate_queue_within_the_bound_is_kept(state_url):
+    engine = get_engine(state_url)
+    bucket = "test:queue"
+    waits: list[float] = []
+    limiter = SharedRateLimiter(engine, bucket, 3, 1.0, sleep=waits.append)
+    ahead = time.time() + 10  # 10 windows: 30 requests waiting; legitimate
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE rate_limit_buckets SET slots = :s WHERE bucket = :b"),
+                           {"s": json.dumps([ahead - 1, ahead - 0.5, ahead]), "b": bucket})
+    limiter.acquire()
+    assert len(waits) == 1 and 8.0 < waits[0] <= max_wait(1.0)
+    assert _slots(engine, bucket)[-1] == ahead
+
+
+def test_no_single_wait_exceeds_the_bound(tmp_path):
+    """Even at the edge (the last slot exactly at the bound, the window pushing one further),
+    a wait is capped at window × MAX_QUEUE_WINDOWS."""
+    slot, _recent, discarded = book([115.9, 115.95, 116.0], 100.0, 3, 1.0)
+    assert not discarded and slot == 116.9 and slot - 100.0 > max_wait(1.0)
+    engine = get_engine(f"sqlite:///{tmp_path}/state.db")
+    waits: list[float] = []
+    limiter = SharedRateLimiter(engine, "test:edge", 3, 1.0, sleep=waits.append)
+    now = time.time()
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE rate_limit_buckets SET slots = :s WHERE bucket = 'test:edge'"),
+                           {"s": json.dumps([now + 15.9, now + 15.95, now + 16.0])})
+    limiter.acquire()
+    assert waits and max(waits) <= max_wait(1.0)
+
+
+def test_the_local_limiter_ignores_a_wall_clock_step(monkeypatch):
+    """LocalRateLimiter books on the monotonic clock: the wall clock stepping back 900 s
+    between two acquires does not make it wait."""
+    waits: list[float] = []
+    limiter = LocalRateLimiter(3, 1.0, sleep=waits.append)
+    for _ in range(3):
+        limiter.acquire()
+    real_time = time.time
+    monkeypatch.setattr(ratelimit.time, "time", lambda: real_time() - 900)
+    limiter.acquire()
+    assert all(w <= 1.0 for w in waits)
+
+
+def test_the_local_limiter_spaces_slots_on_its_clock():
+    now = [50.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    limiter = LocalRateLimiter(3, 1.0, sleep=sleep, clock=lambda: now[0])
+    stamps = []
+    for _ in range(9):
+        limiter.acquire()
+        stamps.append(now[0])
+    assert stamps == [50.0, 50.0, 50.0, 51.0, 51.0, 51.0, 52.0, 52.0, 52.0]

@@ -11,12 +11,23 @@ until their slot, outside any lock.
   slots live in one row per key, read and written under a row lock (PostgreSQL
   ``SELECT … FOR UPDATE``; SQLite takes its write lock at ``BEGIN IMMEDIATE``). The key is
   stored as a hash: the database never sees the API key itself.
+
+A process only ever waits for a legitimate queue. Every requester books one slot and
+sleeps until it before it books another, so the latest slot is at most (requesters
+waiting at once / ``max_requests``) windows ahead of now. A stored slot more than
+``MAX_QUEUE_WINDOWS`` windows ahead cannot come from a queue: it was written by a clock
+that was ahead of this one (the clock stepped back since, or another worker's clock is
+skewed: on SQLite each process uses its own ``time.time()``). Such slots are discarded,
+with a warning naming the bucket, and booking starts from now; no single wait is longer
+than that bound either. ``LocalRateLimiter`` books on ``time.monotonic()``, which never
+steps back, so a clock step cannot make it wait.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -26,6 +37,42 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .state.tables import rate_limit_buckets
+
+log = logging.getLogger(__name__)
+
+#: How many windows ahead of now a legitimate queue can reach. A slot further ahead is
+#: treated as written by a wrong clock (see the module docstring), and no wait is longer.
+#: 16 windows is 48 requests waiting at once on one RO App key at 3 per second: more than
+#: this project has in flight on one key (each store's load task sends one request at a
+#: time, the setup tool one; Airflow runs 32 tasks at once by default). Were a queue ever
+#: that long, the cost is a burst above the limit, answered with 429, which the transport
+#: retries for every method; the cost of trusting a wrong clock is minutes of waiting.
+MAX_QUEUE_WINDOWS = 16
+
+
+def max_wait(window: float) -> float:
+    """The longest wait a limiter with this window ever asks for: ``window × MAX_QUEUE_WINDOWS``."""
+    return window * MAX_QUEUE_WINDOWS
+
+
+def book(recent: list[float], now: float, max_requests: int, window: float) -> tuple[float, list[float], float]:
+    """Book one slot. Returns the slot, the latest slots to keep (oldest first), and how far
+    ahead of ``now`` the stored slots were when they were discarded as written by a wrong
+    clock (0.0 when they were kept)."""
+    ahead = max(recent) - now if recent else 0.0
+    discarded = ahead if ahead > max_wait(window) else 0.0
+    if discarded:
+        recent = []
+    slot = next_slot(recent, now, max_requests, window)
+    return slot, (recent + [slot])[-max_requests:], discarded
+
+
+def _warn_discarded(bucket: str, ahead: float, window: float) -> None:
+    log.warning("Rate limiter %s: the stored slots were %.0f s ahead of this clock, more than any queue can be "
+                "(%d windows, %g s): a clock stepped back or a worker's clock is skewed. Discarded them and "
+                "booked from now; check that the workers' clocks are synchronised (NTP).",
+                bucket, ahead, MAX_QUEUE_WINDOWS, max_wait(window))
+
 
 def next_slot(recent: list[float], now: float, max_requests: int, window: float) -> float:
     """The earliest start time for one more request, given the latest slots (oldest first)."""
@@ -43,9 +90,11 @@ def bucket_name(system: str, secret: str) -> str:
 
 
 class LocalRateLimiter:
-    """Threads of one process; ``requests_per_second`` may be fractional."""
+    """Threads of one process; ``requests_per_second`` may be fractional. Slots are times of
+    ``clock`` (``time.monotonic`` by default: a wall clock step cannot move them)."""
 
-    def __init__(self, max_requests: int, window: float = 1.0, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, max_requests: int, window: float = 1.0, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):
         if max_requests < 1 or window <= 0:
             raise ValueError("a rate limit needs max_requests >= 1 and window > 0")
         self.max_requests = max_requests
@@ -53,6 +102,7 @@ class LocalRateLimiter:
         self._slots: deque[float] = deque(maxlen=max_requests)
         self._lock = threading.Lock()
         self._sleep = sleep
+        self._clock = clock
 
     @classmethod
     def per_second(cls, requests_per_second: float) -> "LocalRateLimiter":
@@ -62,9 +112,10 @@ class LocalRateLimiter:
 
     def acquire(self) -> None:
         with self._lock:
-            slot = next_slot(list(self._slots), time.time(), self.max_requests, self.window)
+            now = self._clock()
+            slot = next_slot(list(self._slots), now, self.max_requests, self.window)
             self._slots.append(slot)
-        wait = slot - time.time()
+        wait = slot - self._clock()
         if wait > 0:
             self._sleep(wait)
 
@@ -112,11 +163,12 @@ class SharedRateLimiter:
                 connection.execute(self._insert_row())
                 row = connection.execute(locked).one()
             now = self._now(connection)
-            recent = json.loads(row.slots)[-self.max_requests:]
-            slot = next_slot(recent, now, self.max_requests, self.window)
-            recent = (recent + [slot])[-self.max_requests:]
+            slot, recent, discarded = book(json.loads(row.slots)[-self.max_requests:], now, self.max_requests,
+                                           self.window)
             connection.execute(update(rate_limit_buckets).where(rate_limit_buckets.c.bucket == self.bucket)
                                .values(slots=json.dumps(recent), window=self.window, updated_at=func.now()))
-        wait = slot - now
+        if discarded:
+            _warn_discarded(self.bucket, discarded, self.window)
+        wait = min(slot - now, max_wait(self.window))
         if wait > 0:
             self._sleep(wait)
