@@ -6,6 +6,11 @@ Run it through ``scripts/demo.sh`` (which creates the environment first). Everyt
 writes lives under ``.demo/`` in the checkout. Options: ``--orders N`` (seeded Cartum
 orders), ``--exit`` (stop everything after the report instead of leaving Airflow up),
 ``--roapp-rate N`` (the RO App sandbox's requests per second; 3 is the real limit).
+
+Every call to Airflow's REST API (login, trigger, run state, task instances) is retried for
+up to ``API_RETRY_SECONDS`` on a 5xx, a connection error or an answer that mentions
+"database is locked": on SQLite, the scheduler's first run can hold the metadata database
+while the demo calls. Any other 4xx fails at once with Airflow's message.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
@@ -31,6 +37,7 @@ VENV_BIN = Path(sys.executable).parent
 STORE_ID = "demo"
 DAG_ID = f"cartum_roapp__{STORE_ID}"
 CARTUM_LOGIN, CARTUM_PASSWORD, ROAPP_KEY = "sandbox_admin", "sandbox-password", "sandbox-api-key"
+API_RETRY_SECONDS = 300.0  # how long one Airflow API call is retried while Airflow is busy
 
 #: Cartum status (English title) → RO App status name, for the seeded data of both sandboxes.
 STATUS_MATCH = {"New": "New", "Processing": "In work", "Delivered": "Delivered", "Shipping": "Shipped",
@@ -54,6 +61,35 @@ def free_port(preferred: int) -> int:
         except OSError:
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
+
+
+def busy_answer(response: requests.Response) -> bool:
+    return response.status_code >= 500 or "database is locked" in response.text.lower()
+
+
+def short(response: requests.Response) -> str:
+    """The status and the start of the answer, on one line."""
+    text = " ".join(response.text.split())
+    return f"{response.status_code} {text[:300]}{'…' if len(text) > 300 else ''}"
+
+
+class Backoff:
+    """Waits between retries of one Airflow call: 1 s doubling to 10 s, for up to
+    ``API_RETRY_SECONDS`` in all; a short note for the first retries, then every tenth."""
+
+    def __init__(self, what: str, log: Path):
+        self.what, self.log = what, log
+        self.deadline, self.delay, self.retries = time.monotonic() + API_RETRY_SECONDS, 1.0, 0
+
+    def wait(self, problem: str) -> None:
+        if time.monotonic() + self.delay > self.deadline:
+            raise SystemExit(f"{self.what} still failing after {API_RETRY_SECONDS:.0f} s: {problem}. Airflow stays "
+                             f"busy or down; see {self.log}")
+        self.retries += 1
+        if self.retries <= 3 or self.retries % 10 == 0:
+            say(f"{self.what}: Airflow is busy ({problem[:160]}); retrying in {self.delay:.0f} s")
+        time.sleep(self.delay)
+        self.delay = min(self.delay * 2, 10.0)
 
 
 def wait_for(what: str, check, timeout: float, process: subprocess.Popen | None = None, log: Path | None = None):
@@ -86,6 +122,34 @@ class Demo:
                     "PYTHONPATH": str(ROOT / "include")}
         self.api = f"http://127.0.0.1:{args.airflow_port}"
         self.session = requests.Session()
+        self.airflow_log = DEMO / "airflow-standalone.log"
+
+    # --- Airflow's REST API -------------------------------------------------------------
+
+    def send(self, what: str, method: str, path: str, *, accept: tuple[int, ...] = (),
+             **kwargs) -> tuple[requests.Response | None, str]:
+        """One attempt: ``(response, "")`` when it is an answer to use, ``(None, problem)`` when
+        Airflow is busy or did not answer; any other 4xx stops the demo with Airflow's message."""
+        try:
+            response = self.session.request(method, f"{self.api}{path}", timeout=30, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            return None, f"no answer ({type(exc).__name__})"
+        if response.status_code in accept or (response.status_code < 400 and not busy_answer(response)):
+            return response, ""
+        if busy_answer(response):
+            return None, short(response)
+        raise SystemExit(f"{what} failed: {short(response)}")
+
+    def call(self, what: str, method: str, path: str, *, accept: tuple[int, ...] = (),
+             **kwargs) -> requests.Response:
+        """``send``, retried with backoff for up to ``API_RETRY_SECONDS`` while Airflow is
+        busy or does not answer, with a short note for each retry."""
+        retry = Backoff(what, self.airflow_log)
+        while True:
+            response, problem = self.send(what, method, path, accept=accept, **kwargs)
+            if response is not None:
+                return response
+            retry.wait(problem)
 
     # --- processes ----------------------------------------------------------------------
 
@@ -171,35 +235,61 @@ class Demo:
         process, log = self.start("airflow-standalone", [str(VENV_BIN / "airflow"), "standalone"])
         wait_for("the Airflow API server", lambda: requests.get(f"{self.api}/api/v2/monitor/health", timeout=5).ok,
                  300, process, log)
-        token = wait_for("a login token", self.login, 120, process, log)
-        self.session.headers["Authorization"] = f"Bearer {token}"
+        wait_for("the generated admin password", self.password, 120, process, log)
+        self.session.headers["Authorization"] = f"Bearer {self.login()}"
         say(f"waiting for the DAG processor to load {DAG_ID}")
-        wait_for(f"DAG {DAG_ID} to be parsed",
-                 lambda: self.session.get(f"{self.api}/api/v2/dags/{DAG_ID}", timeout=10).ok, 300, process, log)
+        wait_for(f"DAG {DAG_ID} to be parsed", self.dag_is_loaded, 300, process, log)
+
+    def dag_is_loaded(self) -> bool:
+        """404 until the DAG processor has stored it; busy answers are retried by ``call``."""
+        response = self.call(f"reading DAG {DAG_ID}", "GET", f"/api/v2/dags/{DAG_ID}", accept=(404,))
+        return response.status_code == 200
 
     def login(self) -> str:
-        response = requests.post(f"{self.api}/auth/token", json={"username": "admin", "password": self.password()},
-                                 timeout=10)
-        response.raise_for_status()
+        response = self.call("logging in to Airflow as admin", "POST", "/auth/token",
+                             json={"username": "admin", "password": self.password()})
         return response.json()["access_token"]
 
     def password(self) -> str:
         generated = AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
         return json.loads(generated.read_text())["admin"]
 
+    def trigger(self) -> str:
+        """Trigger one run; returns its id. The id is chosen here, so that a trigger whose
+        answer was lost (a 5xx after Airflow stored the run) is recognised by the 409 of its
+        retry instead of starting a second run. A 409 for an id not sent before means the id
+        is taken: a new one is picked."""
+        for _ in range(5):
+            run_id = f"manual__{datetime.now(timezone.utc).isoformat()}"
+            retry, sent = Backoff(f"triggering {DAG_ID}", self.airflow_log), False
+            while True:
+                response, problem = self.send(f"triggering {DAG_ID}", "POST", f"/api/v2/dags/{DAG_ID}/dagRuns",
+                                              json={"dag_run_id": run_id, "logical_date": None, "note": "demo"},
+                                              accept=(409,))
+                if response is None:  # busy or no answer: the run may or may not exist now
+                    sent = True
+                    retry.wait(problem)
+                    continue
+                if response.status_code != 409:
+                    return response.json()["dag_run_id"]
+                if sent:
+                    self.call(f"reading run {run_id}", "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+                    say(f"the earlier trigger went in after all: run {run_id}")
+                    return run_id
+                say(f"a run with id {run_id} exists already; picking a new id")
+                time.sleep(1)
+                break
+        raise SystemExit(f"triggering {DAG_ID} failed: 5 run ids in a row were taken; see {self.airflow_log}")
+
     def trigger_and_wait(self) -> dict:
-        self.session.patch(f"{self.api}/api/v2/dags/{DAG_ID}", json={"is_paused": False}, timeout=10)
-        response = self.session.post(f"{self.api}/api/v2/dags/{DAG_ID}/dagRuns",
-                                     json={"logical_date": None, "note": "demo"}, timeout=10)
-        if not response.ok:
-            raise SystemExit(f"triggering {DAG_ID} failed: {response.status_code} {response.text}")
-        run_id = response.json()["dag_run_id"]
+        self.call(f"unpausing {DAG_ID}", "PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False})
+        run_id = self.trigger()
         say(f"triggered run {run_id}; waiting for it (the first import runs at RO App's rate limit)")
         started, last = time.monotonic(), None
         while True:
-            run = self.session.get(f"{self.api}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", timeout=10).json()
-            tasks = self.session.get(f"{self.api}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances",
-                                     timeout=10).json()["task_instances"]
+            run = self.call(f"reading run {run_id}", "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}").json()
+            tasks = self.call(f"listing the task instances of {run_id}", "GET",
+                              f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
             progress = ", ".join(f"{t['task_id']}={t['state']}" for t in tasks if t["state"] not in (None, "success"))
             done = sum(t["state"] == "success" for t in tasks)
             line = f"{run['state']}: {done}/{len(tasks)} tasks done" + (f" ({progress})" if progress else "")
