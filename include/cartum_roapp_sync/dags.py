@@ -64,7 +64,8 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
     from .transport import FatalApiError
 
     config = parse_store(store)
-    ctx = build_context(config, context["run_id"])
+    ctx = build_context(config, context["run_id"], synced_before=context.get("prev_start_date_success")
+                        if step == "start_run" else None)
     try:
         if step == "finish_run":
             return _summary_for_xcom(finish_run(ctx))

@@ -39,11 +39,12 @@ def test_retries_survive_faults(cartum_sandbox, roapp_sandbox, tmp_path):
             expiries = [injected.enter_context(OnRequest(cartum_sandbox, f"/api/{re.escape(function)}",
                                                          expire_tokens(cartum_sandbox), before=True))
                         for function in ("orders/get", "catalog/export", "users/export")]
-            # Right after the 10th item added to an order, the next max_attempts requests fail
-            # with 503: an outage that outlasts the client's own retries in the middle of a
-            # step, so that the step fails and is retried as a whole.
-            injected.enter_context(OnRequest(roapp, r"/v2/orders/\d+/items", outage(roapp, FAST_RETRY.max_attempts),
-                                             method="POST", nth=10))
+            # Right after the 10th item added to an order, the next 2 × max_attempts requests
+            # fail with 503: an outage that outlasts the client's own retries in the middle of
+            # a step (a write's 503 is not retried but looked up, and the look-up's reads are
+            # retried max_attempts times), so that the step fails and is retried as a whole.
+            injected.enter_context(OnRequest(roapp, r"/v2/orders/\d+/items",
+                                             outage(roapp, 2 * FAST_RETRY.max_attempts), method="POST", nth=10))
             try:
                 summary, failures = checks.run_with_retries(faulty.harness, "faulty", retries=3)
             finally:

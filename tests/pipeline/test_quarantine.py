@@ -65,7 +65,8 @@ def test_unmapped_and_rejected_orders_are_quarantined_and_retried(sync):
     rows = quarantine_rows(sync)
     assert [r["resolved_at"] is not None for r in rows if r["source_key"] == str(rejected)] == [True]
     assert all(r["resolved_at"] is None for r in rows if r["source_key"] == str(unmapped))
-    assert {r["run_id"] for r in rows if r["source_key"] == str(unmapped)} == {"import", "retry"}
+    # still failing in the same version: one row, carried into the latest run, not one per run
+    assert [r["run_id"] for r in rows if r["source_key"] == str(unmapped)] == ["retry"]
 
     # the status gets matched: the last one loads too, and the quarantine is empty
     statuses = [s["id"] for s in sync.roapp.admin.state()["statuses"]]

@@ -31,11 +31,18 @@ def store_now_text() -> str:
 
 
 class RunContext:
+    """``synced_before``: when the store's DAG last succeeded (None: never, or unknown
+    outside Airflow). ``state_configured``: the state database was named by the
+    ``cartum_roapp_state`` connection, not the SQLite file used when it is missing."""
+
     def __init__(self, config: StoreConfig, run_id: str, state: StateStore,
-                 cartum_factory: Callable[[], CartumClient], roapp_factory: Callable[[], RoAppClient]):
+                 cartum_factory: Callable[[], CartumClient], roapp_factory: Callable[[], RoAppClient], *,
+                 synced_before: datetime | None = None, state_configured: bool = True):
         self.config = config
         self.run_id = run_id
         self.state = state
+        self.synced_before = synced_before
+        self.state_configured = state_configured
         self.data = RunData(state, run_id)
         self._cartum_factory = cartum_factory
         self._roapp_factory = roapp_factory

@@ -43,6 +43,8 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
 
 def start_run(ctx: RunContext) -> dict[str, Any]:
     plan = extract.make_plan(ctx)
+    if plan.first_import and ctx.synced_before is not None:
+        _state_lost(ctx)
     ctx.data.drop_other_runs()
     ctx.state.start_run(ctx.run_id, plan.first_import)
     ctx.data.save_plan(plan)
@@ -51,6 +53,26 @@ def start_run(ctx: RunContext) -> dict[str, Any]:
              ", ".join(f"{name} {start or 'the beginning'}" for name, start in plan.starts.items()),
              "full catalogue" if plan.catalog_full else "catalogue on demand", len(plan.open_order_ids))
     return plan.to_dict()
+
+
+def _state_lost(ctx: RunContext) -> None:
+    """The state database does not know a store whose DAG has succeeded before: its state
+    was lost. A state database the ``cartum_roapp_state`` connection names is rebuilt (the
+    loaders find every record the store created again: no duplicate). A missing connection
+    is more likely a deployment that lost its setting, each worker writing a file of its
+    own: that stops the run, loudly."""
+    store, when = ctx.config.store_id, ctx.synced_before
+    if not ctx.state_configured:
+        raise FatalStepError(
+            f"store {store!r} has synced before (last successful run started {when}), but the state database knows "
+            f"nothing of it and the Airflow connection 'cartum_roapp_state' does not exist, so this run would start "
+            f"a new state in the local SQLite file. Restore the connection 'cartum_roapp_state' to the state "
+            f"database the store used. To rebuild the state instead (safe: every order, client and product the "
+            f"store created is found again in RO App, nothing is created twice), create that connection pointing "
+            f"at the database to use, e.g. the SQLite file, and run again.")
+    log.warning("store %s has synced before (last successful run started %s) but the state database knows nothing "
+                "of it: rebuilding the state from RO App and Cartum (records are found again, not created twice)",
+                store, when)
 
 
 def _load(entity: Entity) -> Callable[[RunContext], dict[str, Any]]:

@@ -178,6 +178,9 @@ class RoAppClient:
     def create_person(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.post("/v2/contacts/people", body)
 
+    def get_person(self, person_id: int) -> dict[str, Any]:
+        return self.get(f"/v2/contacts/people/{person_id}")
+
     def update_person(self, person_id: int, body: dict[str, Any]) -> dict[str, Any]:
         return self.patch(f"/v2/contacts/people/{person_id}", body)
 

@@ -23,15 +23,21 @@ def connection_url(conn: Any) -> str:
     return uri
 
 
-def state_url() -> str:
+def state_source() -> tuple[str, bool]:
+    """The state database's URL, and whether the ``cartum_roapp_state`` connection named it
+    (False: the connection is missing and the default SQLite file is used)."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         conn = BaseHook.get_connection(STATE_CONN_ID)
     except AirflowNotFoundException:
-        return default_state_url()
-    return connection_url(conn)
+        return default_state_url(), False
+    return connection_url(conn), True
+
+
+def state_url() -> str:
+    return state_source()[0]
 
 
 def state_engine() -> Engine:

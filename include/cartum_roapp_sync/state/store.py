@@ -98,6 +98,12 @@ class StateStore:
             if not c.execute(update(id_map).where(where).values(**values)).rowcount:
                 c.execute(insert(id_map).values(store_id=self.store_id, entity=entity, source_key=key, **values))
 
+    def forget(self, entity: str, key: str) -> None:
+        """Drop a record's mapping (its RO App record is gone: deleted or merged there)."""
+        with self.engine.begin() as c:
+            c.execute(delete(id_map).where(id_map.c.store_id == self.store_id, id_map.c.entity == entity,
+                                           id_map.c.source_key == key))
+
     def record_intent(self, entity: str, key: str, marker: str, details: dict[str, Any] | None = None) -> None:
         """Written (and committed) before the create request is sent."""
         self._write_id(entity, key, status="intent", marker=marker, intent_at=utcnow(),
@@ -143,6 +149,14 @@ class StateStore:
             c.execute(insert(product_articles), [
                 {"store_id": self.store_id, "article": a, "product_key": k, "title": titles.get(k), "updated_at": now}
                 for a, k in index.items()])
+
+    def forget_product(self, product_key: str) -> None:
+        """A product gone from RO App: its mapping and its articles are dropped, so the next
+        run reads it from Cartum again and creates it."""
+        self.forget("products", product_key)
+        with self.engine.begin() as c:
+            c.execute(delete(product_articles).where(product_articles.c.store_id == self.store_id,
+                                                     product_articles.c.product_key == product_key))
 
     # --- data passed between tasks ----------------------------------------------------
 
@@ -243,11 +257,25 @@ class StateStore:
 
     def quarantine(self, run_id: str, entity: str, key: str, stage: str, reason: str,
                    record: dict[str, Any] | None = None) -> None:
+        """Quarantine a record, once per change: while an open row holds the same version of
+        the record (its ``content_hash``), that row is carried into this run with the latest
+        reason instead of a new row being added every run."""
+        record = json.loads(json.dumps(record, default=str)) if record else None
+        version = (record or {}).get("content_hash")
+        now = utcnow()
         with self.engine.begin() as c:
+            open_rows = c.execute(select(quarantine.c.id, quarantine.c.record).where(
+                quarantine.c.store_id == self.store_id, quarantine.c.entity == entity,
+                quarantine.c.source_key == str(key), quarantine.c.stage == stage,
+                quarantine.c.resolved_at.is_(None)).order_by(quarantine.c.id.desc())).all()
+            same = next((r.id for r in open_rows if ((r.record or {}).get("content_hash")) == version), None)
+            if same is not None:
+                c.execute(update(quarantine).where(quarantine.c.id == same).values(
+                    run_id=run_id, reason=reason, record=record))
+                return
             c.execute(insert(quarantine).values(
                 store_id=self.store_id, run_id=run_id, entity=entity, source_key=str(key), stage=stage,
-                reason=reason, record=json.loads(json.dumps(record, default=str)) if record else None,
-                created_at=utcnow()))
+                reason=reason, record=record, created_at=now))
 
     def resolve_quarantine(self, entity: str, keys: Iterable[str]) -> None:
         keys = [str(k) for k in keys]

@@ -223,8 +223,6 @@ def test_a_rejected_client_is_quarantined_and_the_others_load(engine, fake):
     assert state.open_quarantine("clients") == []
 
 
-@pytest.mark.xfail(strict=True, reason='BUG (clients.py:26): body() always sends last_name (record.last_name or ""), '
-                   "so a record without a surname wipes the one RO App holds, while the id map still records it")
 def test_a_record_without_a_surname_keeps_the_surname_roapp_holds(engine, fake):
     full = client(PHONE, first_name="Марія", last_name="Коваленко", address="Київ", order_ids=[10])
     load(engine, fake, [full], "run_1")

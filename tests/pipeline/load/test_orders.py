@@ -77,7 +77,8 @@ def test_a_new_order_is_created_then_items_status_and_comment(shop, fake):
     counts = shop.load([record], "run_1")
 
     assert counts.created == 1
-    assert fake.names() == ["custom_fields", "create_order", "add_order_item", "add_order_item",
+    # one look for the order by its marker first (a lost state must not create it twice)
+    assert fake.names() == ["find_orders", "custom_fields", "create_order", "add_order_item", "add_order_item",
                             "set_order_status", "add_order_comment"]
     held = shop.roapp_order(501)
     assert (held["branch_id"], held["order_type_id"], held["client_id"]) == (LOCATION, ORDER_TYPE, shop.client_id)
@@ -123,7 +124,8 @@ def test_each_step_is_recorded_as_roapp_confirms_it(shop, fake):
     # the retry resumes at the status: no second order, no second item
     counts = shop.load([record], "run_1")
     assert counts.created == 1
-    assert fake.names() == ["set_order_status", "add_order_comment"]
+    # the status may have gone in unrecorded (a crash right after it): looked at first
+    assert fake.names() == ["get_order", "set_order_status", "add_order_comment"]
     held = shop.roapp_order(501)
     assert items_of(held) == shop.expected_items(record)
     assert [c["comment"] for c in held["comments"]] == [record.delivery_comment]
@@ -158,7 +160,7 @@ def test_items_a_dead_worker_added_are_read_back_not_added_again(shop, fake):
     assert shop.row(501).details["steps"] == []
 
     shop.load([record], "run_1")
-    assert fake.names() == ["order_items", "add_order_item", "add_order_item", "set_order_status",
+    assert fake.names() == ["order_items", "add_order_item", "add_order_item", "get_order", "set_order_status",
                             "add_order_comment"]
     assert items_of(shop.roapp_order(501)) == shop.expected_items(record)
 
@@ -206,7 +208,7 @@ def test_an_intent_left_by_a_dead_run_finds_its_order_by_the_marker(shop, fake):
 
     assert counts.created == 1
     assert "create_order" not in fake.names()
-    assert fake.names() == ["find_orders", "order_items", "add_order_item", "set_order_status",
+    assert fake.names() == ["find_orders", "order_items", "add_order_item", "get_order", "set_order_status",
                             "add_order_comment"]
     assert fake.calls_of("find_orders")[0][0]["branches"] == [LOCATION]
     assert fake.calls_of("add_order_item")[0][1]["entity_id"] == shop.product_ids["P2"]
@@ -232,7 +234,7 @@ def test_a_run_that_died_after_the_items_step_does_not_add_them_again(shop, fake
     counts = shop.load([record], "run_2")
 
     assert counts.created == 1
-    assert fake.names() == ["set_order_status", "add_order_comment"]
+    assert fake.names() == ["get_order", "set_order_status", "add_order_comment"]
     held = shop.roapp_order(501)
     assert items_of(held) == shop.expected_items(record)
     assert {i["id"] for i in held["items"]} == set(items.values())
@@ -330,9 +332,6 @@ def test_an_order_whose_client_is_not_loaded_waits_in_quarantine(shop, fake):
     assert "801" not in shop.state.id_rows("orders")      # no intent: nothing was sent
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (base.py:137): only records written this run have their quarantine "
-                   "resolved; an unchanged record keeps an open row, and extract.make_plan re-reads the order "
-                   "every run")
 def test_a_quarantined_change_that_is_undone_resolves_the_quarantine(shop, fake):
     record = order(501, [line("P1")], status=3)
     shop.load([record], "run_1")

@@ -71,11 +71,15 @@ def test_a_product_already_in_roapp_is_found_by_sku_and_adopted(engine, fake):
     row = StateStore(engine, "shop").id_rows("products")["ART-1"]
     assert (row.status, row.roapp_id, row.content_hash) == ("synced", existing["id"], record.content_hash)
 
-    # its next change goes to the adopted product
+    assert row.details["linked"] is True
+
+    # it was made in RO App, not by this store: linked, never edited; orders still use it
+    before = dict(fake.products[existing["id"]])
     changed = product("ART-1", price=110.0)
-    load(engine, fake, [changed], "run_2")
-    assert fake.names() == ["update_product"]
-    assert fields(fake.products[existing["id"]]) == held(changed)
+    counts = load(engine, fake, [changed], "run_2")
+    assert fake.names() == [] and (counts.updated, counts.unchanged) == (0, 1)
+    assert fake.products[existing["id"]] == before
+    assert StateStore(engine, "shop").id_rows("products")["ART-1"].content_hash == changed.content_hash
 
 
 def test_with_product_key_barcode_a_product_is_found_by_barcode_then_by_sku(engine, fake):

@@ -8,10 +8,21 @@
   died: it is looked up in RO App first and adopted when found, created otherwise. An
   order's later steps (items, status, comment) are recorded one by one as RO App confirms
   them, and resumed from there.
-- **One bad record never stops the others.** RO App rejecting a record (400/422, or a
-  404 for a record deleted in RO App) quarantines it with the API's message; it is
-  retried on later runs. Rate limits, 5xx and timeouts that outlast the client's retries,
-  and credential errors, stop the step: Airflow retries it and the id map makes the retry
+- **A write whose outcome is unknown is never blindly repeated.** The transport does not
+  repeat a POST whose answer was lost (``AmbiguousWriteError``); the loader looks in RO App
+  first (the same look-up a crash gets) and writes again only when the write is not there.
+- **Only what the sync wrote is changed.** A client or product found in RO App rather than
+  created by the store is *linked*: orders use it, the sync never edits it. Records it
+  created get only the fields that changed in Cartum, and never lose values added in RO
+  App (phones are merged, not replaced). Order items are tracked by their RO App ids: items
+  a manager added stay as they are.
+- **Records deleted or merged in RO App heal.** A 404 on a mapped id drops the mapping,
+  finds the record again (a merged client by its phone) or creates it, in the same run.
+- **One bad record never stops the others.** RO App rejecting a record (400/422)
+  quarantines it with the API's message, once per version of the record; it is retried on
+  later runs, and its quarantine row is resolved once RO App holds the record, written or
+  unchanged. Rate limits, 5xx and timeouts that outlast the client's retries, and
+  credential errors, stop the step: Airflow retries it and the id map makes the retry
   resume where it stopped.
 """
 
@@ -24,13 +35,14 @@ from typing import Any, Iterable
 
 from ...entities import Entity
 from ...state.store import IdMapRow
-from ...transport import NotFoundError, ValidationError
+from ...transport import AmbiguousWriteError, NotFoundError, ValidationError
 from ..context import RunContext
 
 log = logging.getLogger(__name__)
 
 LOOKUP_BATCH = 50          # values per array filter in one lookup request
 PROGRESS_EVERY = 25        # log a progress line every this many records written
+WRITE_TRIES = 3            # a create whose answer is lost: look, then write again, at most this often
 
 
 @dataclass
@@ -65,7 +77,8 @@ class EntityLoader:
         self.state = ctx.state
         self.roapp = ctx.roapp
         self.counts = LoadCounts()   # kept on the loader: a step that fails still reports them
-        self._found: dict[str, int] = {}
+        self._found: dict[str, int] = {}      # key → RO App id found by ``lookups``
+        self._found_ours: set[str] = set()    # found records that carry this store's marker
 
     # --- what subclasses define -------------------------------------------------------
 
@@ -78,7 +91,8 @@ class EntityLoader:
     def create(self, record: Any, row: IdMapRow | None) -> int:
         raise NotImplementedError
 
-    def update(self, record: Any, row: IdMapRow) -> None:
+    def update(self, record: Any, row: IdMapRow) -> bool:
+        """Push the record's changes; False when nothing had to be written (a linked record)."""
         raise NotImplementedError
 
     def finish(self, reached: str | None) -> None:
@@ -110,20 +124,7 @@ class EntityLoader:
             key, row = self.key(record), rows.get(self.key(record))
             counts.failed = len(todo) - index + 1  # this one and the rest, until it is done
             try:
-                if row is None or row.status == "intent":
-                    existing = self._found.get(key)
-                    if existing is not None and (row is None or row.roapp_id is None):
-                        self.state.record_synced(self.entity.name, key, existing, record.content_hash,
-                                                 self.details(record, row))
-                        counts.matched += 1
-                        counts.unchanged += 1
-                        log.info("%s %s: matched existing RO App record %s", self.entity.name, key, existing)
-                    else:
-                        self.create(record, row)
-                        counts.created += 1
-                else:
-                    self.update(record, row)
-                    counts.updated += 1
+                self._write(record, row)
                 counts.done_keys.append(key)
             except (ValidationError, NotFoundError) as exc:
                 counts.quarantined += 1
@@ -134,10 +135,50 @@ class EntityLoader:
                          self.entity.name, index, len(todo), counts.created, counts.updated, counts.quarantined,
                          time.monotonic() - started)
         counts.failed = 0
-        self.state.resolve_quarantine(self.entity.name, counts.done_keys)
+        # RO App holds every record written now and every unchanged one: their quarantine is over.
+        self.state.resolve_quarantine(self.entity.name, counts.done_keys + sorted(
+            {self.key(r) for r in records} - pending))
         log.info("load_%s: %d records: %s (%d matched existing RO App records), %.1f s", self.entity.name,
                  len(records), counts.as_counts(), counts.matched, time.monotonic() - started)
         return counts
+
+    def _write(self, record: Any, row: IdMapRow | None) -> None:
+        if row is None or row.status == "intent":
+            self._create_or_adopt(record, row)
+            return
+        try:
+            wrote = self.update(record, row)
+        except NotFoundError as exc:
+            # Deleted in RO App, or merged into another record there: find it again or create it.
+            key = self.key(record)
+            log.warning("%s %s: RO App no longer has %s (%s); finding it again or creating it", self.entity.name,
+                        key, row.roapp_id, exc)
+            self.state.forget(self.entity.name, key)
+            self._found.pop(key, None)
+            self.lookups([record])
+            self._create_or_adopt(record, None)
+            return
+        if wrote:
+            self.counts.updated += 1
+        else:
+            self.counts.unchanged += 1
+
+    def _create_or_adopt(self, record: Any, row: IdMapRow | None) -> None:
+        key, counts = self.key(record), self.counts
+        existing = self._found.get(key)
+        if existing is not None and (row is None or row.roapp_id is None):
+            # Our own intent (a create whose answer was lost), or the store's marker: ours.
+            # Anything else was made in RO App or by another store: linked, never edited.
+            ours = row is not None or key in self._found_ours
+            details = {**self.details(record, row), **({} if ours else {"linked": True})}
+            self.state.record_synced(self.entity.name, key, existing, record.content_hash, details)
+            counts.matched += 1
+            counts.unchanged += 1
+            log.info("%s %s: matched existing RO App record %s%s", self.entity.name, key, existing,
+                     "" if ours else " (linked: the sync will not edit it)")
+        else:
+            self.create(record, row)
+            counts.created += 1
 
     def _unchanged(self, record: Any, row: IdMapRow | None) -> bool:
         return row is not None and row.status == "synced" and (
@@ -155,10 +196,33 @@ class EntityLoader:
         return dict(row.details) if row else {}
 
     def simple_create(self, record: Any, row: IdMapRow | None, body: dict[str, Any], create) -> int:
-        """Intent, create, confirm: for records made by a single request."""
+        """Intent, create, confirm: for records made by a single request. A create whose
+        answer is lost is looked up before it is sent again."""
         key = self.key(record)
         self.state.record_intent(self.entity.name, key, self.marker(record))
-        created = create(body)
-        self.state.record_synced(self.entity.name, key, int(created["id"]), record.content_hash,
-                                 self.details(record, row))
-        return int(created["id"])
+        roapp_id = self.write_once(lambda: int(create(body)["id"]), lambda: self._look_up(record), what=key)
+        self.state.record_synced(self.entity.name, key, roapp_id, record.content_hash, self.details(record, row))
+        return roapp_id
+
+    def _look_up(self, record: Any) -> int | None:
+        key = self.key(record)
+        self._found.pop(key, None)
+        self.lookups([record])
+        return self._found.get(key)
+
+    def write_once(self, write, find, *, what: str) -> Any:
+        """``write()``; when its answer is lost, ``find()`` what RO App holds (None: not
+        there) and write again only then, at most ``WRITE_TRIES`` times in all."""
+        for attempt in range(1, WRITE_TRIES + 1):
+            try:
+                return write()
+            except AmbiguousWriteError as exc:
+                log.warning("%s %s: %s", self.entity.name, what, exc)
+                found = find()
+                if found is not None:
+                    log.info("%s %s: the write went in after all; not sending it again", self.entity.name, what)
+                    return found
+                if attempt == WRITE_TRIES:
+                    raise
+                log.info("%s %s: the write did not go in; sending it again", self.entity.name, what)
+        raise AssertionError("unreachable")

@@ -82,15 +82,20 @@ class ClientLoader(EntityLoader):
         if not wanted:
             return
         found: dict[tuple[str, Any], set[int]] = {}
+        ours: set[int] = set()
         for row in self.state.id_rows(self.entity.name).values():
             if row.status != "synced" or not row.roapp_id:
                 continue
+            if not row.details.get("linked"):
+                ours.add(row.roapp_id)
             for kind in ("email", "user"):
                 if (kind, row.details.get(kind)) in wanted:
                     found.setdefault((kind, row.details[kind]), set()).add(row.roapp_id)
         for ident, ids in found.items():
             if len(ids) == 1:
                 self._found.setdefault(wanted[ident], next(iter(ids)))
+                if next(iter(ids)) in ours:
+                    self._found_ours.add(wanted[ident])
                 log.info("clients %s: same buyer as the synced RO App client %s (by %s)", wanted[ident],
                          next(iter(ids)), ident[0])
 
@@ -100,8 +105,8 @@ class ClientLoader(EntityLoader):
         emails = {r.email: self.key(r) for r in records if not r.phone and r.email}
         for batch in batches(sorted(phones)):
             for person in self.roapp.find_people(phones=batch):
-                for entry in person.get("phones") or []:
-                    key = phones.get(_digits_to_e164(entry.get("phone"), phones))
+                for number in phone_numbers(person.get("phones")):
+                    key = phones.get(_digits_to_e164(number, phones))
                     if key:
                         self._found.setdefault(key, int(person["id"]))
         for batch in batches(sorted(e for e, key in emails.items() if key not in self._found)):
@@ -115,15 +120,47 @@ class ClientLoader(EntityLoader):
                 for person in self.roapp.find_people(names=[record.first_name]):
                     if person.get("notes") == self.marker(record):
                         self._found.setdefault(key, int(person["id"]))
+                        self._found_ours.add(key)
 
     def create(self, record: Any, row: IdMapRow | None) -> int:
         return self.simple_create(record, row, self.body(record), self.roapp.create_person)
 
-    def update(self, record: Any, row: IdMapRow) -> None:
+    def update(self, record: Any, row: IdMapRow) -> bool:
+        """Only the fields that changed in Cartum since the last sync, and only on a client the
+        store created (a linked one is never edited). A record never blanks a field it lacks.
+        A new phone is added to the client's phones: those added in RO App stay."""
         assert row.roapp_id is not None
-        self.roapp.update_person(row.roapp_id, self.body(record))
+        held = row.details.get("fields") or {}
+        changed = {f: getattr(record, f) for f in CLIENTS.hashed
+                   if getattr(record, f) is not None and getattr(record, f) != held.get(f)}
+        wrote = bool(changed) and not row.details.get("linked")
+        if wrote:
+            body = {f: v for f, v in changed.items() if f != "phone"}
+            if "phone" in changed:
+                phones = phone_numbers(self.roapp.get_person(row.roapp_id).get("phones"))
+                if not any(_same_number(p, changed["phone"]) for p in phones):
+                    phones.append(changed["phone"])
+                body["phones"] = [{"phone": p} for p in phones]
+            self.roapp.update_person(row.roapp_id, body)
         self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record.content_hash,
-                                 self.details(record, row))
+                                 {**self.details(record, row), "linked": row.details.get("linked", False)})
+        return wrote
+
+
+def phone_numbers(entries: Any) -> list[str]:
+    """A person's phones as numbers: RO App gives objects ``{phone, title}``, some public
+    code sees plain strings."""
+    numbers = []
+    for entry in entries or []:
+        number = entry.get("phone") if isinstance(entry, dict) else entry
+        if number:
+            numbers.append(str(number))
+    return numbers
+
+
+def _same_number(a: str, b: str) -> bool:
+    digits_a, digits_b = ("".join(ch for ch in x if ch.isdigit()) for x in (a, b))
+    return bool(digits_a) and digits_a[-9:] == digits_b[-9:]
 
 
 def _digits_to_e164(phone: Any, wanted: dict[str, str]) -> str | None:

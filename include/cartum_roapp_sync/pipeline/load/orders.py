@@ -1,16 +1,20 @@
 """Orders: created in steps (order, items, status, comment) recorded one by one, found
-again by their marker after a crash; later runs push status, item and payment changes."""
+again by their marker whenever the id map does not know them (a crash, a lost answer, a
+lost state); later runs push status, item, client and payment changes, step by step too."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ... import assumptions
 from ...entities import CLIENTS, ORDERS, PRODUCTS
-from ...state.store import IdMapRow, as_utc, utcnow
-from ...transport import ValidationError
+from ...state.cursors import CARTUM_TIME
+from ...state.store import IdMapRow, utcnow
+from ...transport import NotFoundError, ValidationError
 from ..context import RunContext, store_now_text
 from .base import EntityLoader, LoadCounts
 
@@ -29,7 +33,8 @@ class OrderLoader(EntityLoader):
         self._custom_fields: dict[str, int] | None = None
         self._client_ids: dict[str, int] = {}
         self._product_ids: dict[str, int] = {}
-        self._crashed: dict[str, int] = {}   # order key → RO App order a dead run created
+        self._crashed: dict[str, int] = {}   # order key → RO App order found by its marker
+        self._clients: dict[str, Any] | None = None  # this run's client records, read when one must heal
 
     # reference data, read once and only when an order is written
     def managers(self) -> list[int]:
@@ -111,118 +116,252 @@ class OrderLoader(EntityLoader):
                 "lines": _lines(record)}
 
     def lookups(self, records: list[Any]) -> None:
-        """Only orders with a crash-left intent are looked for: by their marker in manager_notes,
-        among the location's orders created since the intent."""
-        intents = {self.key(r): r for r in records}
-        rows = self.state.id_rows(ORDERS.name, list(intents))
-        pending = {k: rows[k] for k in intents if k in rows and rows[k].roapp_id is None and rows[k].intent_at}
-        if not pending:
+        """Orders RO App may hold although the id map does not say so (a create whose answer
+        was lost, a run that died, a state database lost or rebuilt) are found by their
+        marker in ``manager_notes``: one list of the location's orders created since the
+        earliest of them was created in Cartum (less a day, so no clock needs to agree with
+        RO App's), 50 orders a page."""
+        wanted = {self.marker(r): self.key(r) for r in records}
+        rows = self.state.id_rows(ORDERS.name, list(wanted.values()))
+        wanted = {m: k for m, k in wanted.items() if k not in rows or rows[k].roapp_id is None}
+        if not wanted:
             return
-        since = min(as_utc(row.intent_at) for row in pending.values()) - timedelta(minutes=2)  # clock skew
-        found = self.roapp.find_orders(branches=[self.ctx.config.location_id], created_at=(since.isoformat(),))
-        for key in pending:
-            marker = self.marker(intents[key])
-            for order in found:
-                if marker in str(order.get("manager_notes") or ""):
+        created = [utc_of_store_time(r.created) for r in records if self.marker(r) in wanted]
+        since = min(c for c in created if c is not None) - timedelta(days=1) if any(created) else None
+        found = self.roapp.find_orders(branches=[self.ctx.config.location_id],
+                                       created_at=(since.isoformat(),) if since else None)
+        for order in found:
+            for marker in MARKER.findall(str(order.get("manager_notes") or "")):
+                key = wanted.get(marker)
+                if key is not None and key not in self._crashed:
                     self._crashed[key] = int(order["id"])
-                    log.info("order %s: found the RO App order %s a crashed run created", key, order["id"])
+                    log.info("order %s: RO App already holds it as order %s; resuming it, not creating it again",
+                             key, order["id"])
+
+    # --- creating an order, step by step ------------------------------------------------
 
     def create(self, record: Any, row: IdMapRow | None) -> int:
         key = self.key(record)
         self._require_references(record)
         details = dict(row.details) if row and row.roapp_id else {}
         roapp_id = row.roapp_id if row and row.roapp_id else self._crashed.get(key)
+        # An order that already exists may have had steps applied that were never recorded.
+        resumed = roapp_id is not None
         if roapp_id is None:
             self.state.record_intent(ORDERS.name, key, self.marker(record), {"steps": []})
-            managers = self.managers()
-            body: dict[str, Any] = {
-                "branch_id": self.ctx.config.location_id, "order_type_id": self.ctx.config.order_type_id,
-                "client_id": self._client_ids[record.client_key], "manager_notes": self._notes(record),
-                "custom_fields": self._custom_values(record)}
-            if managers:
-                body["manager_id"] = managers[int(record.order_id) % len(managers)]
-            roapp_id = int(self.roapp.create_order(body)["id"])
-            details = {"steps": [], "fresh": True}
-            self.state.record_created_id(ORDERS.name, key, roapp_id, {"steps": []})
+            roapp_id = self.write_once(lambda: self._create_order(record), lambda: self._look_up_order(record),
+                                       what=key)
+            details = {"steps": [], "items": {}}
+            self.state.record_created_id(ORDERS.name, key, roapp_id, details)
+        elif not details:
+            # Found by its marker. With an intent, a try died or lost its answer right after
+            # the create: every step follows. With no trace at all the state was lost: the
+            # sync that created it got past its comment (it is the last step), so items and
+            # status are brought in line and no second delivery comment is posted.
+            details = {"steps": [] if row is not None else ["comment"], "items": {}}
+            if row is None:
+                self.state.record_intent(ORDERS.name, key, self.marker(record), details)
+            self.state.record_created_id(ORDERS.name, key, roapp_id, details)
         steps = set(details.get("steps") or [])
-        comment_may_exist = "status" in steps  # an earlier run got past the status: it may have posted it
+        # Only a try that got past the status may have posted the comment (the last step).
+        comment_may_exist = "status" in steps
         if "items" not in steps:
-            items = self._sync_items(roapp_id, record, fresh=details.get("fresh", False))
-            details = {"items": items, "steps": sorted(steps | {"items"})}
+            # An order created a moment ago by this very call has no items: none to read.
+            details = self._sync_items(key, roapp_id, record, details, adopt=True, fresh=not resumed)
+            details["steps"] = sorted(steps | {"items"})
             self.state.record_progress(ORDERS.name, key, details)
             steps.add("items")
         if "status" not in steps:
-            answer = self.roapp.set_order_status(roapp_id, int(record.roapp_status_id))
-            stamp = answer.get("modified_at") if isinstance(answer, dict) else None
-            details = {**details, "steps": sorted(steps | {"status"}),
-                       "modified_at": stamp or self.roapp.get_order(roapp_id).get("modified_at")}
+            stamp = self._set_status(roapp_id, int(record.roapp_status_id), check_first=resumed)
+            details = {**details, "steps": sorted(steps | {"status"}), "modified_at": stamp}
             self.state.record_progress(ORDERS.name, key, details)
             steps.add("status")
-        if "comment" not in steps and not (comment_may_exist and self._comment_went_in(roapp_id, details)):
-            self.roapp.add_order_comment(roapp_id, record.delivery_comment)
+        if "comment" not in steps:
+            self._post_comment(roapp_id, record.delivery_comment, details, check_first=comment_may_exist)
         final = {**self.details(record, None), "items": details.get("items") or {}}
         self.state.record_synced(ORDERS.name, key, roapp_id, record.content_hash, final)
         return roapp_id
 
+    def _create_order(self, record: Any) -> int:
+        managers = self.managers()
+        body: dict[str, Any] = {
+            "branch_id": self.ctx.config.location_id, "order_type_id": self.ctx.config.order_type_id,
+            "client_id": self._client_ids[record.client_key], "manager_notes": self._notes(record),
+            "custom_fields": self._custom_values(record)}
+        if managers:
+            body["manager_id"] = managers[int(record.order_id) % len(managers)]
+        return int(self._healing_client(record, lambda: self.roapp.create_order(
+            {**body, "client_id": self._client_ids[record.client_key]}))["id"])
+
+    def _look_up_order(self, record: Any) -> int | None:
+        self._crashed.pop(self.key(record), None)
+        self.lookups([record])
+        return self._crashed.get(self.key(record))
+
+    # --- the steps an order's create and update share --------------------------------------
+
+    def _set_status(self, roapp_id: int, status_id: int, comment: str | None = None, *,
+                    check_first: bool = False) -> str | None:
+        """Set the order's status, unless RO App shows it already (a run that died right after
+        setting it, or an answer lost); returns the order's ``modified_at`` afterwards."""
+        if check_first:
+            order = self.roapp.get_order(roapp_id)
+            if _status_id(order) == status_id:
+                log.info("order %s already has status %s; not setting it again", roapp_id, status_id)
+                return order.get("modified_at")
+
+        def look() -> str | None:
+            order = self.roapp.get_order(roapp_id)
+            return order.get("modified_at") if _status_id(order) == status_id else None
+
+        answer = self.write_once(lambda: self.roapp.set_order_status(roapp_id, status_id, comment), look,
+                                 what=f"order {roapp_id} status")
+        stamp = answer.get("modified_at") if isinstance(answer, dict) else None
+        return stamp or self.roapp.get_order(roapp_id).get("modified_at")
+
+    def _post_comment(self, roapp_id: int, text: str, details: dict[str, Any], *, check_first: bool) -> None:
+        """Post a comment once. RO App lists no comments, but it moves an order's
+        ``modified_at`` on every change, and the comment is the last write of a create or an
+        update: if ``modified_at`` moved since it was recorded before the comment, the
+        comment went in."""
+        if check_first and self._comment_went_in(roapp_id, details):
+            return
+        self.write_once(lambda: self.roapp.add_order_comment(roapp_id, text),
+                        lambda: True if self._comment_went_in(roapp_id, details) else None,
+                        what=f"order {roapp_id} comment")
+
     def _comment_went_in(self, roapp_id: int, details: dict[str, Any]) -> bool:
-        """Whether a run that died after the status step had posted the delivery comment.
-        RO App lists no comments, but it moves an order's ``modified_at`` on every change:
-        if it moved since the status step was recorded, the comment (the only later write)
-        was stored."""
         recorded = details.get("modified_at")
         if not recorded:
             return False
         current = self.roapp.get_order(roapp_id).get("modified_at")
         if current != recorded:
-            log.info("order %s: the delivery comment was posted by a run that died; not posting it again",
-                     roapp_id)
+            log.info("order %s: the comment was posted by an earlier try; not posting it again", roapp_id)
             return True
         return False
 
-    def _sync_items(self, roapp_id: int, record: Any, *, fresh: bool = False) -> dict[str, int]:
-        """Make the order's items in RO App match the record: add, change or remove lines.
-        A line is a product at a price (a gift of a product also bought at full price is a
-        line of its own). Returns "product_key@price" → RO App item id. Reads RO App's items
-        first (unless the order was created a moment ago by this very call), so a line added
-        by a run that died is not added twice."""
-        wanted: dict[tuple[int, float], dict[str, Any]] = {}
+    def _sync_items(self, key: str, roapp_id: int, record: Any, details: dict[str, Any], *,
+                    adopt: bool, fresh: bool = False) -> dict[str, Any]:
+        """Make the order's lines in RO App match the record, touching only the items the
+        sync added (their RO App ids are in ``details["items"]``, "product_key@price" → id):
+        items a manager added stay as they are. A line is a product at a price (a gift of a
+        product also bought at full price is a line of its own).
+
+        Before an item is added, the line is recorded as pending; an unowned item that
+        matches a pending line (added by a try that died, or whose answer was lost) is
+        adopted instead of added again. ``adopt`` extends that to every line: an order this
+        sync created but whose items were never recorded (a resumed create, a lost state)."""
+        details = {**details, "items": dict(details.get("items") or {})}
+        owned: dict[str, int] = details["items"]
+        pending = set(details.get("pending_items") or [])
+        wanted: dict[str, dict[str, Any]] = {}
         for item in record.items or []:
             pid, price = self._product_ids[str(item["product_key"])], float(item["price"])
-            line = wanted.setdefault((pid, price), {"product_key": str(item["product_key"]), "quantity": 0.0})
+            line = wanted.setdefault(_line_key(item["product_key"], price),
+                                     {"entity_id": pid, "price": price, "quantity": 0.0})
             line["quantity"] += float(item["quantity"])
-        present: dict[tuple[int, float], list[dict[str, Any]]] = {}
-        for item in [] if fresh else self.roapp.order_items(roapp_id):
-            present.setdefault((int(item["entity_id"]), float(item.get("price") or 0)), []).append(item)
-        result: dict[str, int] = {}
-        unmatched = []
-        for (pid, price), line in wanted.items():
-            item = present[(pid, price)].pop(0) if present.get((pid, price)) else None
-            if item is None:
-                unmatched.append((pid, price, line))
-                continue
-            if float(item.get("quantity") or 0) != line["quantity"]:
-                self.roapp.update_order_item(roapp_id, int(item["id"]), {"quantity": line["quantity"]})
-            result[f"{line['product_key']}@{price:g}"] = int(item["id"])
-        leftovers = [item for items in present.values() for item in items]
-        for pid, price, line in unmatched:
-            reuse = next((i for i in leftovers if int(i["entity_id"]) == pid), None)
-            if reuse is not None:  # the same product at a new price
-                leftovers.remove(reuse)
-                self.roapp.update_order_item(roapp_id, int(reuse["id"]), {"quantity": line["quantity"], "price": price})
-                item_id = int(reuse["id"])
-            else:
-                item_id = int(self.roapp.add_order_item(roapp_id, {"entity_id": pid, "quantity": line["quantity"],
-                                                                   "price": price})["id"])
-            result[f"{line['product_key']}@{price:g}"] = item_id
-        for stale in leftovers:
-            self.roapp.delete_order_item(roapp_id, int(stale["id"]))
-        return result
+        present = [] if fresh else self.roapp.order_items(roapp_id)
+        by_id = {int(i["id"]): i for i in present}
+        mine = {lk: by_id[i] for lk, i in owned.items() if i in by_id}
+        unowned = [i for i in present if int(i["id"]) not in set(owned.values())]
+        for line_key in [lk for lk in owned if lk not in mine]:
+            del owned[line_key]  # deleted in RO App: added again below if still wanted
 
-    def finish(self, reached: str | None) -> None:
-        """The first import's facts: when it ran, and up to which creation time it judged
-        orders (``skip_statuses_on_import`` applies to orders created up to there)."""
-        if self.ctx.data.plan().first_import:
-            self.state.set_store_state(import_cutoff=reached, first_import_at=utcnow())
+        def save() -> None:
+            details["pending_items"] = sorted(pending)
+            self.state.record_progress(ORDERS.name, key, details)
+
+        def adoptable(line_key: str, line: dict[str, Any]) -> dict[str, Any] | None:
+            if not (adopt or line_key in pending):
+                return None
+            return next((i for i in unowned if int(i["entity_id"]) == line["entity_id"]
+                         and float(i.get("price") or 0) == line["price"]), None)
+
+        for line_key, line in wanted.items():
+            item = mine.pop(line_key, None)
+            if item is None:
+                item = adoptable(line_key, line)
+                if item is not None:
+                    unowned.remove(item)
+                    log.info("order %s: item %s (%s) was added by an earlier try; adopting it", roapp_id,
+                             item["id"], line_key)
+            if item is None:
+                # The same product at a new price: reprice one of our items rather than add one.
+                repriced = next((lk for lk, i in mine.items() if int(i["entity_id"]) == line["entity_id"]
+                                 and lk not in wanted), None)
+                if repriced is not None:
+                    item = mine.pop(repriced)
+                    del owned[repriced]
+                    self._update_item(roapp_id, item, line, {"quantity": line["quantity"], "price": line["price"]})
+                    owned[line_key] = int(item["id"])
+                    save()
+                    continue
+                pending.add(line_key)
+                save()
+                added = self.write_once(
+                    lambda: self._add_item(roapp_id, line, line_key),
+                    lambda: self._find_new_item(roapp_id, line, set(owned.values()) | set(by_id)),
+                    what=f"order {roapp_id} item {line_key}")
+                owned[line_key] = int(added["id"])
+                pending.discard(line_key)
+                save()
+                continue
+            owned[line_key] = int(item["id"])
+            if float(item.get("quantity") or 0) != line["quantity"]:
+                self._update_item(roapp_id, item, line, {"quantity": line["quantity"]})
+            save()
+        for line_key, item in mine.items():  # our items whose line is gone from the order
+            try:
+                self.roapp.delete_order_item(roapp_id, int(item["id"]))
+            except NotFoundError:
+                pass  # already gone: deleted in RO App, or by a try whose answer was lost
+            owned.pop(line_key, None)
+            save()
+        details.pop("pending_items", None)
+        return details
+
+    def _add_item(self, roapp_id: int, line: dict[str, Any], line_key: str) -> dict[str, Any]:
+        """Add one line; a product RO App no longer has (deleted there) is created again from
+        this run's data, or, when the run does not hold it, read again by the next run."""
+        try:
+            return self.roapp.add_order_item(roapp_id, dict(line))
+        except ValidationError as exc:
+            if not _names_field(exc, "entity_id"):
+                raise
+            product_key = line_key.rpartition("@")[0]
+            line["entity_id"] = self._heal_product(product_key, exc)
+            return self.roapp.add_order_item(roapp_id, dict(line))
+
+    def _heal_product(self, product_key: str, exc: Exception) -> int:
+        from .products import ProductLoader
+
+        log.warning("product %s: RO App rejected product %s (%s); creating it again", product_key,
+                    self._product_ids.get(product_key), exc)
+        products = {p.product_key: p for p in self.ctx.data.valid(PRODUCTS)}
+        self._product_ids.pop(product_key, None)
+        if product_key not in products:
+            self.state.forget_product(product_key)
+            raise ValidationError(f"product {product_key} is gone from RO App ({exc}); the next run reads it from "
+                                  f"Cartum again, creates it and then loads this order") from exc
+        self.state.forget(PRODUCTS.name, product_key)
+        ProductLoader(self.ctx).run([products[product_key]])
+        healed = self.state.id_rows(PRODUCTS.name, [product_key]).get(product_key)
+        if healed is None or not healed.roapp_id or healed.status != "synced":
+            raise ValidationError(f"product {product_key} is gone from RO App and could not be created again") from exc
+        self._product_ids[product_key] = healed.roapp_id
+        return healed.roapp_id
+
+    def _update_item(self, roapp_id: int, item: dict[str, Any], line: dict[str, Any], body: dict[str, Any]) -> None:
+        try:
+            self.roapp.update_order_item(roapp_id, int(item["id"]), body)
+        except NotFoundError:  # deleted in RO App meanwhile: the line is added again next run
+            log.warning("order %s: item %s is gone from RO App", roapp_id, item["id"])
+
+    def _find_new_item(self, roapp_id: int, line: dict[str, Any], known: set[int]) -> dict[str, Any] | None:
+        """An item of the line's product and price that was not there before the add."""
+        return next((i for i in self.roapp.order_items(roapp_id) if int(i["id"]) not in known
+                     and int(i["entity_id"]) == line["entity_id"] and float(i.get("price") or 0) == line["price"]),
+                    None)
 
     def remember(self, record: Any, row: IdMapRow) -> None:
         # Two Cartum statuses mapped to one RO App status change nothing in RO App, but the
@@ -231,25 +370,109 @@ class OrderLoader(EntityLoader):
             self.state.record_progress(ORDERS.name, self.key(record),
                                        {**row.details, "cartum_status": record.cartum_status})
 
-    def update(self, record: Any, row: IdMapRow) -> None:
-        """Push what changed in Cartum: client, items, status, payment and delivery details."""
+    def update(self, record: Any, row: IdMapRow) -> bool:
+        """Push what changed in Cartum (items, status, client and fields, payment and delivery
+        details), each step recorded as RO App confirms it, so a retry repeats none that went
+        in: ``details`` always says what RO App holds. At most one "Updated from Cartum"
+        comment per change."""
         assert row.roapp_id is not None
         self._require_references(record)
-        old = row.details
-        items = old.get("items") or {}
-        if old.get("lines") != _lines(record):
-            items = self._sync_items(row.roapp_id, record)
-        if old.get("roapp_status_id") != record.roapp_status_id:
-            self.roapp.set_order_status(row.roapp_id, int(record.roapp_status_id),
-                                        f"Cartum status changed to {record.cartum_status}")
-        if old.get("comment") != record.delivery_comment or old.get("paid") != record.paid:
-            self.roapp.add_order_comment(row.roapp_id, "Updated from Cartum:\n" + record.delivery_comment)
-        body: dict[str, Any] = {"custom_fields": self._custom_values(record)}
-        if not self._same_client(old.get("client_key"), record.client_key):
-            body["client_id"] = self._client_ids[record.client_key]
-        self.roapp.update_order(row.roapp_id, body)
-        self.state.record_synced(ORDERS.name, self.key(record), row.roapp_id, record.content_hash,
-                                 {**self.details(record, row), "items": items})
+        key, roapp_id = self.key(record), row.roapp_id
+        details = dict(row.details)
+        resumed = details.get("updating") is not None  # an earlier try of an update died or failed
+        if details.get("updating") != record.content_hash:
+            details["updating"] = record.content_hash
+            self.state.record_progress(ORDERS.name, key, details)
+        if details.get("lines") != _lines(record):
+            details = self._sync_items(key, roapp_id, record, details, adopt=False)
+            details["lines"] = _lines(record)
+            self.state.record_progress(ORDERS.name, key, details)
+        if details.get("roapp_status_id") != record.roapp_status_id:
+            self._set_status(roapp_id, int(record.roapp_status_id), f"Cartum status changed to {record.cartum_status}",
+                             check_first=resumed)
+            details.update(roapp_status_id=record.roapp_status_id)
+            self.state.record_progress(ORDERS.name, key, details)
+        details["cartum_status"] = record.cartum_status
+        if details.get("fields_at") != record.content_hash:
+            body: dict[str, Any] = {"custom_fields": self._custom_values(record)}
+            if not self._same_client(details.get("client_key"), record.client_key):
+                body["client_id"] = self._client_ids[record.client_key]
+            answer = self._healing_client(record, lambda: self.roapp.update_order(
+                roapp_id, {**body, **({"client_id": self._client_ids[record.client_key]} if "client_id" in body
+                                      else {})}))
+            stamp = answer.get("modified_at") if isinstance(answer, dict) else None
+            details.update(client_key=record.client_key, fields_at=record.content_hash,
+                           modified_at=stamp or self.roapp.get_order(roapp_id).get("modified_at"))
+            self.state.record_progress(ORDERS.name, key, details)
+        if details.get("comment") != record.delivery_comment or details.get("paid") != record.paid:
+            self._post_comment(roapp_id, "Updated from Cartum:\n" + record.delivery_comment, details,
+                               check_first=resumed)
+        final = {**self.details(record, row), "items": details.get("items") or {}}
+        for transient in ("updating", "fields_at", "pending_items"):
+            final.pop(transient, None)
+        self.state.record_synced(ORDERS.name, key, roapp_id, record.content_hash, final)
+        return True
+
+    # --- clients deleted or merged in RO App --------------------------------------------------
+
+    def _healing_client(self, record: Any, write) -> Any:
+        """``write()``; when RO App answers that the order's client does not exist (deleted,
+        or merged into another client), the client is found again or created, and the
+        write is sent once more with its new id."""
+        try:
+            return write()
+        except ValidationError as exc:
+            if not _names_field(exc, "client_id"):
+                raise
+            log.warning("order %s: RO App rejected client %s (%s); finding the client again",
+                        record.order_id, self._client_ids.get(record.client_key), exc)
+            self._heal_client(record.client_key)
+            return write()
+
+    def _heal_client(self, client_key: str) -> None:
+        from .clients import ClientLoader
+
+        if self._clients is None:
+            self._clients = {c.client_key: c for c in self.ctx.data.valid(CLIENTS)}
+        client = self._clients.get(client_key)
+        row = self.state.id_rows(CLIENTS.name, [client_key]).get(client_key)
+        if client is None or row is None:
+            raise ValidationError(f"client {client_key} is gone from RO App and is not in this run's data: it is "
+                                  f"created again when its buyer next appears in Cartum")
+        self.state.forget(CLIENTS.name, client_key)
+        loader = ClientLoader(self.ctx)
+        loader.run([client])
+        healed = self.state.id_rows(CLIENTS.name, [client_key]).get(client_key)
+        if healed is None or not healed.roapp_id or healed.status != "synced":
+            raise ValidationError(f"client {client_key} is gone from RO App and could not be created again")
+        self._client_ids[client_key] = healed.roapp_id
+        log.info("client %s: now RO App client %s", client_key, healed.roapp_id)
+
+
+MARKER = re.compile(r"\[cartum:[a-z0-9_]+:[^\]]+\]")
+
+
+def _line_key(product_key: Any, price: float) -> str:
+    return f"{product_key}@{price:g}"
+
+
+def _status_id(order: dict[str, Any]) -> int | None:
+    status = order.get("status")
+    value = status.get("id") if isinstance(status, dict) else status
+    return int(value) if value is not None else None
+
+
+def _names_field(exc: ValidationError, name: str) -> bool:
+    return name in (exc.field_errors or {}) or name in str(exc)
+
+
+def utc_of_store_time(text: Any) -> datetime | None:
+    """A Cartum time (the store's local time) in UTC, or None when it does not parse."""
+    try:
+        local = datetime.strptime(str(text), CARTUM_TIME)
+    except ValueError:
+        return None
+    return local.replace(tzinfo=ZoneInfo(assumptions.CARTUM_STORE_TIMEZONE)).astimezone(timezone.utc)
 
 
 def _lines(record: Any) -> list[list[Any]]:

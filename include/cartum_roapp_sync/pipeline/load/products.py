@@ -34,10 +34,15 @@ class ProductLoader(EntityLoader):
     def create(self, record: Any, row: IdMapRow | None) -> int:
         return self.simple_create(record, row, self.body(record), self.roapp.create_product)
 
-    def update(self, record: Any, row: IdMapRow) -> None:
+    def update(self, record: Any, row: IdMapRow) -> bool:
+        """A product the store created takes Cartum's title, SKU, barcodes, description and
+        price; a linked one (made in RO App or by another store of the account) is never edited."""
         assert row.roapp_id is not None
-        self.roapp.update_product(row.roapp_id, self.body(record))
+        linked = bool(row.details.get("linked"))
+        if not linked:
+            self.roapp.update_product(row.roapp_id, self.body(record))
         self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record.content_hash)
+        return not linked
 
     def finish(self, reached: str | None) -> None:
         """A run that read the whole catalogue resets the refresh clock."""
