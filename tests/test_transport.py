@@ -254,3 +254,18 @@ def test_never_sent_tells_a_refused_connect_from_a_dropped_answer():
     assert not never_sent(dropped.value)
     assert not never_sent(requests.exceptions.ReadTimeout("read timed out"))
     assert not never_sent(requests.exceptions.ChunkedEncodingError("broken body"))
+
+
+def test_the_exception_a_caller_was_handling_does_not_decide_for_a_new_request():
+    """A loader that sends a POST while it handles a refused connection (Python chains that
+    as ``__context__``): the POST's own failure, a dropped connection, is still ambiguous,
+    and the message names its own cause."""
+    with SandboxServer(CountingApp(), port=0, faults=FaultSettings(script=["drop"])) as server:
+        transport = transport_for(server.url)
+        try:
+            requests.get(f"http://127.0.0.1:{free_port()}/x", timeout=2)
+        except requests.ConnectionError:
+            with pytest.raises(AmbiguousWriteError, match=r"dropped after the request was sent \((?!Connection"
+                                                          r"RefusedError)"):
+                transport.request("POST", "/v2/orders", json={})
+        assert len(server.requests) == 1

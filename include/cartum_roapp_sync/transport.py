@@ -151,7 +151,7 @@ def _reason(exc: BaseException) -> str:
     """The innermost cause's class name, e.g. ConnectionRefusedError or RemoteDisconnected."""
     current: BaseException = exc
     for _ in range(20):
-        inner = [e for e in (getattr(current, "reason", None), *current.args, current.__cause__, current.__context__)
+        inner = [e for e in (getattr(current, "reason", None), *current.args, current.__cause__)
                  if isinstance(e, BaseException) and e is not current]
         if not inner:
             break
@@ -165,7 +165,9 @@ def is_repeatable(method: str, repeatable: bool | None = None) -> bool:
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception, what it wraps (``args``, urllib3's ``reason``) and its chain."""
+    """The exception and what it wraps: ``args``, urllib3's ``reason``, ``__cause__``. Never
+    ``__context__``: that may be whatever exception the caller was handling when it sent
+    the request, unrelated to this one."""
     seen: list[BaseException] = []
     pending: list[BaseException] = [exc]
     while pending and len(seen) < 20:
@@ -173,7 +175,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
         if any(current is s for s in seen):
             continue
         seen.append(current)
-        linked = [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
+        linked = [getattr(current, "reason", None), current.__cause__, *current.args]
         pending.extend(e for e in linked if isinstance(e, BaseException))
     return seen
 
