@@ -13,31 +13,11 @@ import requests
 
 from cartum_roapp_sandbox.admin import SandboxAdmin
 from cartum_roapp_sandbox.cartum import CartumSandbox
-from cartum_roapp_sandbox.roapp import DEFAULT_API_KEY, RoAppSandbox
+from cartum_roapp_sandbox.roapp import DEFAULT_API_KEY
 from cartum_roapp_sandbox.server import (APPLY_FAULTS, FaultSettings, SandboxServer, add_common_arguments,
                                          faults_from_arguments)
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
-
-
-@pytest.fixture(scope="module")
-def running_server():
-    with SandboxServer(RoAppSandbox.seeded(), port=0, faults=FaultSettings(rate_limit=0)) as running:
-        yield running
-
-
-@pytest.fixture
-def server(running_server):
-    """One server for the module, a fresh account, request log and faults for each test."""
-    running_server.app = RoAppSandbox.seeded()
-    running_server.requests.clear()
-    running_server.faults = FaultSettings(rate_limit=0)
-    return running_server
-
-
-@pytest.fixture
-def admin(server) -> SandboxAdmin:
-    return SandboxAdmin(server.url)
 
 
 def call(server, method: str, path: str, body: dict | None = None, timeout: float = 5) -> requests.Response:

@@ -8,50 +8,10 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
-import requests
 
 from cartum_roapp_sandbox.admin import SandboxAdmin
-from cartum_roapp_sandbox.roapp import DEFAULT_API_KEY, RoAppSandbox, RoAppSeedConfig, generate
-from cartum_roapp_sandbox.server import FaultSettings, SandboxServer
-
-
-class Api:
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {DEFAULT_API_KEY}"
-
-    def call(self, method: str, path: str, body: dict | None = None) -> requests.Response:
-        return self.session.request(method, self.base_url + path, json=body, timeout=10)
-
-    def created(self, path: str, body: dict) -> dict:
-        answer = self.call("POST", path, body)
-        assert answer.status_code == 201, answer.text
-        return answer.json()
-
-    def ids(self, path_and_query: str) -> list[int]:
-        answer = self.call("GET", path_and_query)
-        assert answer.status_code == 200, answer.text
-        return [row["id"] for row in answer.json()["data"]]
-
-
-@pytest.fixture(scope="module")
-def running_server():
-    with SandboxServer(RoAppSandbox.seeded(), port=0, faults=FaultSettings(rate_limit=0)) as running:
-        yield running
-
-
-@pytest.fixture
-def server(running_server):
-    running_server.app = RoAppSandbox.seeded()
-    running_server.requests.clear()
-    running_server.faults = FaultSettings(rate_limit=0)
-    return running_server
-
-
-@pytest.fixture
-def api(server) -> Api:
-    return Api(server.url)
+from cartum_roapp_sandbox.roapp import RoAppSandbox, RoAppSeedConfig, generate
+from tests.sandbox.conftest import Api
 
 
 @pytest.fixture
