@@ -75,6 +75,13 @@ def check_first_import(sync: Sync, run_id: str, summary: dict[str, Any], calls: 
     delivered = [o for o in cartum["orders"] if o["stat_created"] >= orders_from and o["stat_status"] == 3]
     assert len(expected) >= 10 and delivered, "the sandbox should give a window with orders to import and to skip"
 
+    # where the next run starts: the newest creation time of the window (Delivered ones
+    # included, they were read too), and the first import's own facts
+    window = [o["stat_created"] for o in cartum["orders"] if o["stat_created"] >= orders_from]
+    facts = state.get_store_state()
+    assert state.cursor(ORDERS).value == max(window) == facts["import_cutoff"]
+    assert facts["first_import_at"] is not None and facts["catalog_refreshed_at"] is not None
+
     view = sync.view()
     # what the order checks rely on: the custom fields exist, and there are managers to assign
     assert {"Store", "External ID", "Created", "Last update"} <= set(view.custom_field_ids)

@@ -363,6 +363,12 @@ class OrderLoader(EntityLoader):
                      and int(i["entity_id"]) == line["entity_id"] and float(i.get("price") or 0) == line["price"]),
                     None)
 
+    def finish(self, reached: str | None) -> None:
+        """The first import's facts: when it ran, and up to which creation time it judged
+        orders (``skip_statuses_on_import`` applies to orders created up to there)."""
+        if self.ctx.data.plan().first_import:
+            self.state.set_store_state(import_cutoff=reached, first_import_at=utcnow())
+
     def remember(self, record: Any, row: IdMapRow) -> None:
         # Two Cartum statuses mapped to one RO App status change nothing in RO App, but the
         # Cartum status decides whether the order is final (and stops being re-read).
