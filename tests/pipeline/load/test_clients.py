@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from cartum_roapp_sync.pipeline.load import ClientLoader
 from cartum_roapp_sync.state.store import StateStore
 
