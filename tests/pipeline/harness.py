@@ -3,6 +3,7 @@ Airflow scheduler: the same step functions, contexts built from plain clients.""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from cartum_roapp_sync.cartum.client import CartumClient
@@ -29,12 +30,22 @@ def store_config(roapp_state: dict[str, Any], **overrides: Any) -> StoreConfig:
 
 
 class Harness:
-    def __init__(self, config: StoreConfig, engine, cartum_url: str, roapp_url: str, limiter=None):
+    """``roapp_timeout``: the RO App client's timeout in seconds (None: the client's
+    default), short for the tests whose sandbox holds an answer past it.
+    ``synced_before`` and ``state_configured`` go into every ``RunContext``, as the DAG
+    passes them (see ``RunContext``)."""
+
+    def __init__(self, config: StoreConfig, engine, cartum_url: str, roapp_url: str, limiter=None, *,
+                 roapp_timeout: float | None = None, synced_before: datetime | None = None,
+                 state_configured: bool = True):
         self.config = config
         self.engine = engine
         self.cartum_url = cartum_url
         self.roapp_url = roapp_url
         self.limiter = limiter
+        self.roapp_timeout = roapp_timeout
+        self.synced_before = synced_before
+        self.state_configured = state_configured
         self.runs = 0
 
     def context(self, run_id: str) -> RunContext:
@@ -42,7 +53,9 @@ class Harness:
             self.config, run_id, StateStore(self.engine, self.config.store_id),
             cartum_factory=lambda: CartumClient(self.cartum_url, CARTUM_LOGIN, CARTUM_PASSWORD, retry=FAST_RETRY,
                                                 requests_per_second=0),
-            roapp_factory=lambda: RoAppClient(ROAPP_KEY, self.roapp_url, retry=FAST_RETRY, limiter=self.limiter),
+            roapp_factory=lambda: RoAppClient(ROAPP_KEY, self.roapp_url, retry=FAST_RETRY, limiter=self.limiter,
+                                              **({"timeout": self.roapp_timeout} if self.roapp_timeout else {})),
+            synced_before=self.synced_before, state_configured=self.state_configured,
         )
 
     def run(self, until: str | None = None, run_id: str | None = None) -> dict[str, Any]:
