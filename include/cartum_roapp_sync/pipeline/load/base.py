@@ -79,6 +79,7 @@ class EntityLoader:
         self.counts = LoadCounts()   # kept on the loader: a step that fails still reports them
         self._found: dict[str, int] = {}      # key → RO App id found by ``lookups``
         self._found_ours: set[str] = set()    # found records that carry this store's marker
+        self._relinked: set[str] = set()      # created() found them in RO App with no trace in the state
 
     # --- what subclasses define -------------------------------------------------------
 
@@ -176,9 +177,17 @@ class EntityLoader:
             counts.unchanged += 1
             log.info("%s %s: matched existing RO App record %s%s", self.entity.name, key, existing,
                      "" if ours else " (linked: the sync will not edit it)")
+            self.adopted(record, existing, ours)
         else:
             self.create(record, row)
-            counts.created += 1
+            if key in self._relinked:  # it existed already: found again, not created
+                counts.matched += 1
+                counts.unchanged += 1
+            else:
+                counts.created += 1
+
+    def adopted(self, record: Any, roapp_id: int, ours: bool) -> None:
+        """After a record was matched to an existing RO App record (nothing written yet)."""
 
     def _unchanged(self, record: Any, row: IdMapRow | None) -> bool:
         return row is not None and row.status == "synced" and (

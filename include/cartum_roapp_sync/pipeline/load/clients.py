@@ -19,6 +19,7 @@ class ClientLoader(EntityLoader):
 
     def __init__(self, ctx: RunContext):
         super().__init__(ctx)
+        self._same_buyer: dict[str, IdMapRow] = {}  # key → the synced row of the same buyer, another key
         customers = ctx.data.raw("customers")
         self._profiles = {int(c["id"]) for c in customers if c.get("id") is not None}
 
@@ -64,40 +65,54 @@ class ClientLoader(EntityLoader):
         held = row.details.get("fields")
         return held is not None and all(getattr(record, f) in (None, held.get(f)) for f in CLIENTS.hashed)
 
-    def _local_matches(self, records: list[Any]) -> None:
+    def _local_matches(self, records: list[Any], *, with_phone: bool = False) -> None:
         """A buyer keyed by e-mail or by Cartum user id in this batch may be a client synced
         under another key: a batch without the contact that tied the e-mail or the user to a
         phone (an older order, a profile registered long ago) keys the same buyer differently.
         The one RO App person this sync created or adopted with that e-mail or user is the one
-        the transform would have chosen, and a lookup in RO App could not find it by user."""
+        the transform would have chosen, and a lookup in RO App could not find it by user.
+
+        ``with_phone``: buyers who now give a phone RO App does not know, matched by their
+        e-mail (a buyer first known by e-mail only, whose phone comes later)."""
         wanted: dict[tuple[str, Any], str] = {}
         for record in records:
             user = record.cartum_user_id
-            if record.phone:
+            if bool(record.phone) != with_phone or self.key(record) in self._found:
                 continue
             if record.email:
                 wanted[("email", record.email)] = self.key(record)
-            elif user is not None:
+            elif user is not None and not with_phone:
                 wanted[("user", int(user))] = self.key(record)
         if not wanted:
             return
-        found: dict[tuple[str, Any], set[int]] = {}
-        ours: set[int] = set()
+        found: dict[tuple[str, Any], dict[int, IdMapRow]] = {}
         for row in self.state.id_rows(self.entity.name).values():
             if row.status != "synced" or not row.roapp_id:
                 continue
-            if not row.details.get("linked"):
-                ours.add(row.roapp_id)
             for kind in ("email", "user"):
                 if (kind, row.details.get(kind)) in wanted:
-                    found.setdefault((kind, row.details[kind]), set()).add(row.roapp_id)
-        for ident, ids in found.items():
-            if len(ids) == 1:
-                self._found.setdefault(wanted[ident], next(iter(ids)))
-                if next(iter(ids)) in ours:
-                    self._found_ours.add(wanted[ident])
-                log.info("clients %s: same buyer as the synced RO App client %s (by %s)", wanted[ident],
-                         next(iter(ids)), ident[0])
+                    found.setdefault((kind, row.details[kind]), {})[row.roapp_id] = row
+        for ident, rows in found.items():
+            if len(rows) == 1:
+                key, (roapp_id, row) = wanted[ident], next(iter(rows.items()))
+                self._found.setdefault(key, roapp_id)
+                if not row.details.get("linked"):
+                    self._found_ours.add(key)
+                    self._same_buyer[key] = row
+                log.info("clients %s: same buyer as the synced RO App client %s (by %s)", key, roapp_id, ident[0])
+
+    def adopted(self, record: Any, roapp_id: int, ours: bool) -> None:
+        """A buyer found under another key of ours: what this record adds (a phone given
+        now, a newer address) goes to that client."""
+        same = self._same_buyer.get(self.key(record))
+        if ours and same is not None:
+            row = IdMapRow(self.key(record), roapp_id, "synced", None, None, dict(same.details), None)
+            # A phone is only ever added, never replaced: it goes in even from a record whose
+            # other fields are older than what the client holds.
+            only = {"phone"} if self.stale(record, row) else None
+            if self.update(record, row, only=only):
+                self.counts.updated += 1
+                self.counts.unchanged -= 1
 
     def lookups(self, records: list[Any]) -> None:
         self._local_matches(records)
@@ -109,6 +124,7 @@ class ClientLoader(EntityLoader):
                     key = phones.get(_digits_to_e164(number, phones))
                     if key:
                         self._found.setdefault(key, int(person["id"]))
+        self._local_matches(records, with_phone=True)
         for batch in batches(sorted(e for e, key in emails.items() if key not in self._found)):
             for person in self.roapp.find_people(emails=batch):
                 key = emails.get(str(person.get("email") or "").strip().lower())
@@ -125,14 +141,14 @@ class ClientLoader(EntityLoader):
     def create(self, record: Any, row: IdMapRow | None) -> int:
         return self.simple_create(record, row, self.body(record), self.roapp.create_person)
 
-    def update(self, record: Any, row: IdMapRow) -> bool:
+    def update(self, record: Any, row: IdMapRow, *, only: set[str] | None = None) -> bool:
         """Only the fields that changed in Cartum since the last sync, and only on a client the
         store created (a linked one is never edited). A record never blanks a field it lacks.
         A new phone is added to the client's phones: those added in RO App stay."""
         assert row.roapp_id is not None
         held = row.details.get("fields") or {}
-        changed = {f: getattr(record, f) for f in CLIENTS.hashed
-                   if getattr(record, f) is not None and getattr(record, f) != held.get(f)}
+        changed = {f: getattr(record, f) for f in CLIENTS.hashed if (only is None or f in only)
+                   and getattr(record, f) is not None and getattr(record, f) != held.get(f)}
         wrote = bool(changed) and not row.details.get("linked")
         if wrote:
             body = {f: v for f, v in changed.items() if f != "phone"}
@@ -142,8 +158,10 @@ class ClientLoader(EntityLoader):
                     phones.append(changed["phone"])
                 body["phones"] = [{"phone": p} for p in phones]
             self.roapp.update_person(row.roapp_id, body)
-        self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record.content_hash,
-                                 {**self.details(record, row), "linked": row.details.get("linked", False)})
+        details = {**self.details(record, row), "linked": row.details.get("linked", False)}
+        if only is not None:  # the rest of the record is older than what the client holds: keep that
+            details = {**row.details, "fields": {**held, **changed}}
+        self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record.content_hash, details)
         return wrote
 
 

@@ -160,6 +160,7 @@ class OrderLoader(EntityLoader):
             # status are brought in line and no second delivery comment is posted.
             details = {"steps": [] if row is not None else ["comment"], "items": {}}
             if row is None:
+                self._relinked.add(key)
                 self.state.record_intent(ORDERS.name, key, self.marker(record), details)
             self.state.record_created_id(ORDERS.name, key, roapp_id, details)
         steps = set(details.get("steps") or [])
