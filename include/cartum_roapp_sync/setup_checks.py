@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
@@ -42,6 +42,9 @@ MAX_IMPORT_DAYS = STORE_SCHEMA["properties"]["import_days"]["maximum"]
 class Problem:
     field: str
     message: str
+    #: the API error behind it, when a call failed: a retriable one means "could not check",
+    #: not "the setup is wrong"
+    cause: Exception | None = dataclass_field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
@@ -131,7 +134,7 @@ def check_cartum_login(cartum: CartumClient) -> list[Problem]:
     except NotAnApiError as exc:
         return [Problem("url", str(exc))]
     except RetriableApiError as exc:
-        return [Problem("url", f"the store did not answer: {exc}")]
+        return [Problem("url", f"the store did not answer: {exc}", exc)]
     return []
 
 
@@ -273,7 +276,7 @@ def validate_store(config: StoreConfig, cartum: CartumClient, roapp: RoAppClient
                 problems += check_catalogue(list(cartum.iter_products()), statuses, language=config.language,
                                             product_key=config.product_key)
         except ApiError as exc:
-            problems.append(Problem("url", f"reading the store failed: {exc}"))
+            problems.append(Problem("url", f"reading the store failed: {exc}", exc))
     try:
         problems += check_roapp_references(roapp, location_id=config.location_id,
                                            order_type_id=config.order_type_id, managers=config.managers)
@@ -281,7 +284,7 @@ def validate_store(config: StoreConfig, cartum: CartumClient, roapp: RoAppClient
     except CredentialsError as exc:
         return problems + [Problem("roapp_conn_id", str(exc))]
     except ApiError as exc:
-        return problems + [Problem("roapp_conn_id", f"reading RO App failed: {exc}")]
+        return problems + [Problem("roapp_conn_id", f"reading RO App failed: {exc}", exc)]
     if statuses is not None:
         problems += check_status_matching(statuses, config.status_map, roapp_statuses, config.language)
     return problems

@@ -10,6 +10,7 @@ from cartum_roapp_sync.pipeline.rundata import RunData
 from cartum_roapp_sync.pipeline.steps import run_step
 from cartum_roapp_sync.state.db import get_engine
 from cartum_roapp_sync.state.store import StateStore
+from cartum_roapp_sync.transport import RetriableApiError
 from tests.conftest import CARTUM_LOGIN
 from tests.pipeline.harness import Harness, store_config
 
@@ -86,3 +87,18 @@ def test_validation_costs_a_handful_of_reads(harness, cartum_sandbox, roapp_sand
     assert writes(roapp_sandbox) == []
 
 
+
+
+def test_an_api_that_does_not_answer_is_retried_not_a_wrong_setup(harness, cartum_sandbox, roapp_sandbox):
+    """A 429 storm longer than the client's retries while the setup is checked: the step
+    fails as retriable (Airflow tries again), never as "the setup is wrong"."""
+    h = harness()
+    run_step("start_run", h.context("run_1"))
+    cartum_sandbox.admin.faults(script=["429"] * 20)
+    with pytest.raises(RetriableApiError) as caught:
+        run_step("validate_setup", h.context("run_1"))
+    assert not isinstance(caught.value, FatalStepError)
+    assert "could not be checked" in str(caught.value) and "429" in str(caught.value)
+    cartum_sandbox.admin.faults(script=[])
+    run_step("validate_setup", h.context("run_1"))  # the retry, once Cartum answers again
+    assert RunData(StateStore(h.engine, "demo"), "run_1").outcomes()["validate_setup"] == ("done", None)

@@ -17,6 +17,7 @@ import logging
 from typing import Any, Callable
 
 from ..entities import ENTITIES, Entity
+from ..transport import RetriableApiError
 from . import extract, process
 from .context import RunContext
 from .errors import FatalStepError
@@ -34,6 +35,11 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
     from ..setup_checks import validate_store
 
     problems = validate_store(ctx.config, ctx.cartum, ctx.roapp, deep=False)
+    unanswered = [p for p in problems if isinstance(p.cause, RetriableApiError)]
+    if unanswered:
+        # Not a wrong setup: an API that did not answer (a 429 storm, an outage). Airflow retries.
+        raise RetriableApiError(f"store {ctx.config.store_id!r}: the setup could not be checked, an API did not "
+                                f"answer (nothing was read or written): " + "; ".join(str(p) for p in unanswered))
     if problems:
         raise FatalStepError(f"store {ctx.config.store_id!r} cannot sync until its setup is fixed (nothing was "
                              f"read or written): " + "; ".join(str(p) for p in problems))
