@@ -307,9 +307,12 @@ class OrderLoader(EntityLoader):
                 pending.discard(line_key)
                 save()
                 continue
+            known = owned.get(line_key) == int(item["id"])
             owned[line_key] = int(item["id"])
             if float(item.get("quantity") or 0) != line["quantity"]:
                 self._update_item(roapp_id, item, line, {"quantity": line["quantity"]})
+            elif known:
+                continue  # nothing changed for this line: nothing to record
             save()
         for line_key, item in mine.items():  # our items whose line is gone from the order
             try:
