@@ -279,6 +279,26 @@ def test_lines_are_added_repriced_requantified_and_removed_on_update(shop, fake)
     assert fake.calls == []
 
 
+def test_an_update_killed_after_its_last_write_is_finished_and_its_version_recorded(shop, fake):
+    """Found by the chaos run: a line is added, the worker dies right after the order's PATCH
+    (every write done, the new version not recorded); the retry must record it, so that when
+    the buyer removes the line again the order is not taken for unchanged."""
+    first = order(801, [line("P2")])
+    shop.load([first], "run_1")
+    added = order(801, [line("P1"), line("P2")])
+    fake.die_after("update_order")
+    with pytest.raises(WorkerDied):
+        shop.load([added], "run_2")
+    assert items_of(shop.roapp_order(801)) == shop.expected_items(added)
+
+    shop.load([added], "run_2")  # Airflow's retry
+    assert shop.row(801).content_hash == added.content_hash and "updating" not in shop.row(801).details
+    assert not {"add_order_item", "set_order_status", "add_order_comment"} & set(fake.names())
+
+    shop.load([first], "run_3")  # the buyer removed the line again
+    assert items_of(shop.roapp_order(801)) == shop.expected_items(first)
+
+
 def test_a_status_and_payment_change_are_pushed(shop, fake):
     first = order(701, [line("P1")], status=1)
     shop.load([first], "run_1")

@@ -81,6 +81,8 @@ class OrderLoader(EntityLoader):
         the buyer's key (a batch without the contact that tied an e-mail to a phone keys the
         same buyer by e-mail), and both keys stand for the same RO App client."""
         old = row.details
+        if old.get("updating") is not None:
+            return False  # an update died half-way: it must be finished, its version recorded
         return (old.get("roapp_status_id") == record.roapp_status_id and old.get("lines") == _lines(record)
                 and old.get("comment") == record.delivery_comment and old.get("paid") == record.paid
                 and self._same_client(old.get("client_key"), record.client_key))
