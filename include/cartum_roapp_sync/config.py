@@ -41,6 +41,7 @@ STORE_SCHEMA: dict[str, Any] = {
         "phone_country": {"type": "string", "pattern": "^[A-Z]{2}$"},
         "catalog_refresh_minutes": {"type": "integer", "minimum": 5},
         "max_bad_share": {"type": "number", "minimum": 0, "maximum": 1},
+        "min_bad_rows": {"type": "integer", "minimum": 1},
         "overlap_minutes": {"type": "integer", "minimum": 0, "maximum": 1440},
         "final_statuses": {"type": "array", "items": {"type": "integer"}},
     },
@@ -70,6 +71,7 @@ class StoreConfig:
     phone_country: str = "UA"
     catalog_refresh_minutes: int = 60
     max_bad_share: float = 0.2
+    min_bad_rows: int = 5
     overlap_minutes: int = 10
     final_statuses: tuple[int, ...] = (3, 4)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)

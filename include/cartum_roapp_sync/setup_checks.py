@@ -1,8 +1,11 @@
 """Every check a store's setup must pass, each answered with a ``Problem`` that names the
 field and says what to do. The command-line tool runs them while a user connects a store
 (``stores add``, ``stores check``), and every DAG run starts with the cheap ones
-(``validate_setup``), so a changed password, a removed location or an unmatched status
-stops the run before anything is read.
+(``validate_setup``), so a changed password or a removed location stops the run before
+anything is read. At run time two problems degrade instead of stopping (``split_for_run``):
+a listed manager who is no longer eligible while another still is (dropped, with a
+warning), and a Cartum status nobody matched after the first import (its orders are held
+by data quality, with a warning). The tool keeps refusing both.
 
 Offline checks need only the settings; the others make real, read-only API calls. The
 module stands outside ``setup/`` (the tool) so that a DAG run does not import the tool.
@@ -45,6 +48,10 @@ class Problem:
     #: the API error behind it, when a call failed: a retriable one means "could not check",
     #: not "the setup is wrong"
     cause: Exception | None = dataclass_field(default=None, compare=False, repr=False)
+    #: a listed manager this problem is about (the run drops that manager if others remain)
+    manager: int | None = dataclass_field(default=None, compare=False, repr=False)
+    #: the Cartum statuses nobody matched (a run after the first import holds their orders)
+    unmatched: tuple[str, ...] = dataclass_field(default=(), compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
@@ -174,7 +181,8 @@ def check_status_matching(cartum_statuses: list[dict[str, Any]], status_map: dic
         names = ", ".join(f"{s['id']} ({status_title(s, language)})" for s in unmatched)
         problems.append(Problem("status_map", f"Cartum status(es) {names} are not matched to an RO App status: "
                                               f"match every status before the first import "
-                                              f"(cartum-roapp stores statuses <store> --set ID=ROAPP_ID)"))
+                                              f"(cartum-roapp stores statuses <store> --set ID=ROAPP_ID)",
+                                unmatched=tuple(str(s.get("id")) for s in unmatched)))
     if roapp_statuses is not None:
         known = {int(s["id"]) for s in roapp_statuses}
         missing = sorted({v for v in status_map.values() if int(v) not in known})
@@ -241,17 +249,60 @@ def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: 
         employee = by_id.get(int(manager_id))
         who = f"employee {manager_id}"
         if employee is None:
-            problems.append(Problem("managers", f"{who} does not exist in RO App"))
+            problems.append(Problem("managers", f"{who} does not exist in RO App", manager=int(manager_id)))
             continue
         who = f"{who} ({employee.get('first_name', '')} {employee.get('last_name', '')})".replace(" )", ")")
         if not employee.get(active_field):
-            problems.append(Problem("managers", f"{who} is not active in RO App"))
+            message = f"{who} is not active in RO App"
         elif employee.get(role_field) != manager_role:
-            problems.append(Problem("managers", f"{who} has the role {employee.get(role_field)!r}, not "
-                                                f"{manager_role!r}"))
+            message = f"{who} has the role {employee.get(role_field)!r}, not {manager_role!r}"
         elif location_id not in (employee.get(branches_field) or []):
-            problems.append(Problem("managers", f"{who} has no access to location {location_id}"))
+            message = f"{who} has no access to location {location_id}"
+        else:
+            continue
+        problems.append(Problem("managers", message, manager=int(manager_id)))
     return problems
+
+
+def eligible_managers(employees: list[dict[str, Any]], managers: Any, location_id: int) -> list[int]:
+    """The managers that may get orders, sorted: with ``"all"`` every active Manager with
+    access to the location; with a list, those of it that still are."""
+    if managers == "all":
+        return sorted(int(e["id"]) for e in employees if not check_managers(employees, [e["id"]], location_id))
+    return sorted({int(m) for m in managers or [] if not check_managers(employees, [m], location_id)})
+
+
+def split_for_run(problems: list[Problem], config: StoreConfig, *, first_import: bool) -> tuple[
+        list[Problem], list[str]]:
+    """A run's problems → (those that stop it, warnings it goes on with).
+
+    A listed manager who is not eligible is dropped with a warning while at least one listed
+    manager is; when none is left they all stop the run. A Cartum status nobody matched
+    stops the first import ("match every status, then import"); later runs hold its orders
+    in data quality and warn."""
+    stopping: list[Problem] = []
+    warnings: list[str] = []
+    listed = {int(m) for m in config.managers} if config.managers != "all" else set()
+    dropped = {p.manager for p in problems if p.manager is not None}
+    keep_managers = bool(listed - dropped)
+    for problem in problems:
+        if problem.manager is not None and keep_managers:
+            warnings.append(f"{problem}: manager {problem.manager} dropped, the orders go to "
+                            f"{', '.join(map(str, sorted(listed - dropped)))}")
+        elif problem.unmatched and not first_import:
+            ids = ", ".join(problem.unmatched)
+            warnings.append(f"status_map: Cartum status(es) {ids} are not matched to an RO App status; their "
+                            f"orders are held (quarantined) until matched, every other order syncs: "
+                            + "; ".join(f"cartum-roapp stores statuses {config.store_id} --set {i}=ROAPP_ID"
+                                        for i in problem.unmatched))
+        else:
+            stopping.append(problem)
+    if dropped and not keep_managers:
+        stopping.append(Problem("managers", f"no listed manager is eligible any more "
+                                            f"({', '.join(map(str, sorted(listed)))}): the store stops until one is "
+                                            f"made active with access to location {config.location_id} in RO App, "
+                                            f"or managers is edited (cartum-roapp stores edit {config.store_id})"))
+    return stopping, warnings
 
 
 def _choices(by_id: dict[int, dict[str, Any]], label: str) -> str:

@@ -68,8 +68,8 @@ def test_a_good_batch_passes_whole():
 def test_the_status_reason_says_how_to_map_it():
     result = validate_entity("orders", frame(ORDERS, [order(1, cartum_status=7, roapp_status_id=None)]), CONFIG)
     (reason,) = result.quarantined[0]["reasons"]
-    assert reason == ("Cartum status 7 has no RO App status in status_map: "
-                      "add \"7\": <RO App status id> to the store's status_map")
+    assert reason == ("Cartum status 7 has no RO App status in status_map: match status 7 in "
+                      "`cartum-roapp stores statuses shop_one --set 7=ROAPP_ID` (the order is held until then)")
 
 
 def test_currency_comes_from_the_store_config():
@@ -222,13 +222,41 @@ def test_column_order_does_not_matter():
 
 def test_more_bad_rows_than_max_bad_share_fails_the_batch():
     rows = [product(1), product(2, price=-1.0), product(3, title=None), product(4), product(5)]
-    result = validate_entity("products", frame(PRODUCTS, rows), store(max_bad_share=0.2))
+    result = validate_entity("products", frame(PRODUCTS, rows), store(max_bad_share=0.2, min_bad_rows=2))
 
     assert not result.batch_ok
     (error,) = result.batch_errors
-    assert "2 of 5 rows (40.0%)" in error and "max_bad_share of 20.0%" in error
+    assert "2 of 5 rows (40.0%)" in error and "max_bad_share of 20.0%" in error and "min_bad_rows 2" in error
     assert len(result.quarantined) == 2 and len(result.valid) == 3  # still reported per row
     assert result.rows_to_load.empty
+
+
+def test_fewer_bad_rows_than_min_bad_rows_never_fail_the_batch():
+    """One foreign-currency order among 4 is 25% > 20%, but one row is not systematic."""
+    rows = [order(1), order(2, currency="EUR"), order(3), order(4)]
+    result = validate_entity("orders", frame(ORDERS, rows), store(max_bad_share=0.2))
+    assert result.batch_ok and result.batch_errors == []
+    assert [q["key"] for q in result.quarantined] == [1002]
+    assert result.rows_to_load["order_id"].tolist() == [1001, 1003, 1004]
+    assert result.summary["min_bad_rows"] == 5
+
+
+def test_min_bad_rows_bad_rows_above_the_share_fail_the_batch():
+    rows = [product(n, price=-1.0) for n in range(1, 6)] + [product(n) for n in range(6, 9)]
+    assert not validate_entity("products", frame(PRODUCTS, rows), store(max_bad_share=0.2)).batch_ok
+    assert validate_entity("products", frame(PRODUCTS, rows[1:]), store(max_bad_share=0.2)).batch_ok  # 4 bad
+
+
+def test_orders_held_for_an_unmatched_status_do_not_count_as_bad():
+    rows = [order(n, cartum_status=9, roapp_status_id=None) for n in range(1, 7)] + [order(7)]
+    result = validate_entity("orders", frame(ORDERS, rows), store(max_bad_share=0.2, min_bad_rows=1))
+    assert result.batch_ok, result.batch_errors
+    assert len(result.quarantined) == 6 and result.rows_to_load["order_id"].tolist() == [1007]
+    assert result.summary["held_rows"] == 6 and result.summary["bad_share"] == 0
+    # held and bad in another way too: that order counts
+    rows[0] = order(1, cartum_status=9, roapp_status_id=None, currency="EUR")
+    result = validate_entity("orders", frame(ORDERS, rows), store(max_bad_share=0.1, min_bad_rows=1))
+    assert not result.batch_ok and "1 of 7 rows" in result.batch_errors[0]
 
 
 def test_a_bad_share_equal_to_the_threshold_passes():

@@ -49,3 +49,5 @@ class FrameOutcome:
     reasons: dict[int, list[str]]   # row position → reasons
     errors: list[str]
     expectations: list[dict[str, Any]]
+    #: row position → names of the checks it failed (same order as ``reasons``)
+    failed: dict[int, list[str]] = field(default_factory=dict)

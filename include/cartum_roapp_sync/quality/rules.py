@@ -195,8 +195,9 @@ def _expand_positive(rule: Rule, frame: Frame, config: StoreConfig) -> list[Chec
 def _expand_status_mapped(rule: Rule, frame: Frame, config: StoreConfig) -> list[Check]:
     def unmapped(row: Mapping[str, Any], frame: pd.DataFrame) -> str:
         status = show(row.get(STATUS_SOURCE))
-        return (f"Cartum status {status} has no RO App status in status_map: add "
-                f"\"{status}\": <RO App status id> to the store's status_map")
+        return (f"Cartum status {status} has no RO App status in status_map: match status {status} in "
+                f"`cartum-roapp stores statuses {config.store_id} --set {status}=ROAPP_ID` (the order is held "
+                f"until then)")
 
     return [Check("status_mapped", "ExpectColumnValuesToNotBeNull", {}, rule.column, unmapped)]
 

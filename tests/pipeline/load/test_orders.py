@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cartum_roapp_sync.pipeline.errors import FatalStepError
 from cartum_roapp_sync.pipeline.load import OrderLoader
 from cartum_roapp_sync.state.store import StateStore
 
@@ -78,8 +79,9 @@ def test_a_new_order_is_created_then_items_status_and_comment(shop, fake):
 
     assert counts.created == 1
     # one look for the order by its marker first (a lost state must not create it twice)
-    assert fake.names() == ["find_orders", "custom_fields", "create_order", "add_order_item", "add_order_item",
-                            "set_order_status", "add_order_comment"]
+    # and the employees once, to give the order only to a listed manager still eligible
+    assert fake.names() == ["find_orders", "employees", "custom_fields", "create_order", "add_order_item",
+                            "add_order_item", "set_order_status", "add_order_comment"]
     held = shop.roapp_order(501)
     assert (held["branch_id"], held["order_type_id"], held["client_id"]) == (LOCATION, ORDER_TYPE, shop.client_id)
     assert held["manager_id"] == [7, 8][501 % 2]
@@ -106,6 +108,19 @@ def test_managers_all_takes_active_managers_of_the_location_round_robin(engine, 
     assert fake.names().count("employees") == 1
     # 7 and 8 manage the location; 9 is inactive, 10 works elsewhere
     assert (shop.roapp_order(501)["manager_id"], shop.roapp_order(502)["manager_id"]) == (8, 7)
+
+
+def test_a_listed_manager_no_longer_eligible_is_dropped_from_the_round_robin(engine, fake):
+    shop = Shop(engine, fake, managers=[7, 9, 10])  # 9 is inactive, 10 works elsewhere
+    shop.load([order(501, [line("P1")]), order(502, [line("P2")])], "run_1")
+    assert (shop.roapp_order(501)["manager_id"], shop.roapp_order(502)["manager_id"]) == (7, 7)
+
+
+def test_no_listed_manager_eligible_stops_the_load(engine, fake):
+    shop = Shop(engine, fake, managers=[9, 10])
+    with pytest.raises(FatalStepError, match=r"no listed manager \(9, 10\) is eligible any more"):
+        shop.load([order(501, [line("P1")])], "run_1")
+    assert "create_order" not in fake.names()
 
 
 def test_each_step_is_recorded_as_roapp_confirms_it(shop, fake):

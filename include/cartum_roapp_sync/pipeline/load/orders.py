@@ -12,10 +12,12 @@ from zoneinfo import ZoneInfo
 
 from ... import assumptions
 from ...entities import CLIENTS, ORDERS, PRODUCTS
+from ...setup_checks import eligible_managers
 from ...state.cursors import CARTUM_TIME
 from ...state.store import IdMapRow, utcnow
 from ...transport import NotFoundError, ValidationError
 from ..context import RunContext, store_now_text
+from ..errors import FatalStepError
 from .base import EntityLoader, LoadCounts
 
 log = logging.getLogger(__name__)
@@ -38,17 +40,17 @@ class OrderLoader(EntityLoader):
 
     # reference data, read once and only when an order is written
     def managers(self) -> list[int]:
+        """The managers orders go to, round robin by order number: ``"all"`` → every active
+        Manager with access to the location; a list → those of it still eligible (a
+        deactivated one is dropped, ``validate_setup`` warned). None left stops the store."""
         if self._managers is None:
-            wanted = self.ctx.config.managers
-            if wanted == "all":
-                location = self.ctx.config.location_id
-                self._managers = sorted(
-                    int(e["id"]) for e in self.roapp.employees()
-                    if e.get(assumptions.ROAPP_EMPLOYEE_ACTIVE_FIELD)
-                    and e.get(assumptions.ROAPP_EMPLOYEE_ROLE_FIELD) == assumptions.ROAPP_MANAGER_ROLE
-                    and location in (e.get(assumptions.ROAPP_EMPLOYEE_BRANCHES_FIELD) or []))
-            else:
-                self._managers = sorted(int(m) for m in wanted)
+            config = self.ctx.config
+            self._managers = eligible_managers(self.roapp.employees(), config.managers, config.location_id)
+            if config.managers != "all" and not self._managers:
+                raise FatalStepError(f"store {config.store_id!r}: no listed manager "
+                                     f"({', '.join(map(str, config.managers))}) is eligible any more in RO App "
+                                     f"(active, Manager, with access to location {config.location_id}): make one "
+                                     f"eligible or edit managers (cartum-roapp stores edit {config.store_id})")
         return self._managers
 
     def custom_fields(self) -> dict[str, int]:
