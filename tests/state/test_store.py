@@ -10,7 +10,7 @@ from cartum_roapp_sync.entities import CLIENTS, ORDERS
 from cartum_roapp_sync.pipeline.errors import FatalStepError
 from cartum_roapp_sync.pipeline.rundata import RunData, RunPlan
 from cartum_roapp_sync.state import tables
-from cartum_roapp_sync.state.store import count_rows
+from cartum_roapp_sync.state.store import as_utc, count_rows
 
 
 def test_step_outcomes_keep_the_last_try(new_store):
@@ -210,3 +210,35 @@ def test_purge_empties_every_table_of_that_store_only(new_store):
     assert gone.get_store_state() is None and gone.cursor(ORDERS).value is None
     assert kept.cursor(ORDERS).value == "2025-03-01 10:00:00"
     assert kept.id_rows("orders")["501"].roapp_id == 3001
+
+
+def test_one_open_quarantine_row_per_record_and_reason_with_attempts(new_store):
+    state = new_store()
+    record = {"order_id": 501, "content_hash": "v1"}
+    for run_id in ("run_1", "run_2", "run_3"):
+        state.quarantine(run_id, "orders", "501", "load", "RO App rejected POST /v2/orders", record)
+    state.quarantine("run_3", "orders", "501", "load", "RO App rejected POST /v2/orders", record)  # a step retry
+
+    rows = state.open_quarantine("orders")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["run_id"], row["attempts"], row["reason"]) == ("run_3", 3, "RO App rejected POST /v2/orders")
+    first, last = as_utc(row["first_seen_at"]), as_utc(row["last_seen_at"])
+    assert first < last and as_utc(row["created_at"]) == first
+    assert [state.quarantined_count(r, "orders") for r in ("run_1", "run_2", "run_3")] == [0, 0, 1]
+
+    # another reason, or another version of the record: a row of its own
+    state.quarantine("run_4", "orders", "501", "load", "order 501 waits for product ART-1 to be loaded", record)
+    state.quarantine("run_4", "orders", "501", "load", "RO App rejected POST /v2/orders",
+                     {"order_id": 501, "content_hash": "v2"})
+    state.quarantine("run_4", "orders", "501", "quality", "RO App rejected POST /v2/orders", record)
+    rows = state.open_quarantine("orders")
+    assert [(r["stage"], r["reason"][:14], r["record"]["content_hash"], r["attempts"]) for r in rows] == [
+        ("load", "RO App rejecte", "v1", 3), ("load", "order 501 wait", "v1", 1),
+        ("load", "RO App rejecte", "v2", 1), ("quality", "RO App rejecte", "v1", 1)]
+    assert all(r["first_seen_at"] == r["last_seen_at"] == r["created_at"] for r in rows[1:])
+
+    # once resolved, the same failure opens a new row
+    state.resolve_quarantine("orders", ["501"])
+    state.quarantine("run_5", "orders", "501", "load", "RO App rejected POST /v2/orders", record)
+    assert [(r["run_id"], r["attempts"]) for r in state.open_quarantine("orders")] == [("run_5", 1)]

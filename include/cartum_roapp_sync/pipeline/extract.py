@@ -5,8 +5,8 @@ Cartum has no "modified since" filter, so a run reads (1) orders created since t
 orders cursor (the watermark, ``state.cursors``) minus an overlap (equal timestamps and
 clock skew lose nothing), and (2) every synced order not yet in a final state, by id.
 The catalogue is read whole on the first run and then every ``catalog_refresh_minutes``;
-between refreshes only articles that orders mention and the state does not know are
-fetched.
+between refreshes only articles that orders mention and whose product RO App does not
+hold yet (not synced in the id map) are fetched, every run until the product loads.
 """
 
 from __future__ import annotations
@@ -92,10 +92,12 @@ def extract_products(ctx: RunContext) -> dict[str, Any]:
         products = list(ctx.cartum.iter_products())
         mode = "full catalogue"
     else:
-        known, _ = ctx.state.article_index()
+        # Known means loaded: an article whose product RO App does not hold yet (rejected,
+        # quarantined, never loaded) is read again, so its orders do not wait for the refresh.
+        loaded = ctx.state.loaded_articles()
         mentioned = {str(line.get("article")) for order in data.raw("orders")
                      for line in order.get("products") or [] if line.get("article")}
-        unknown = sorted(mentioned - set(known))
+        unknown = sorted(mentioned - loaded)
         products = list(ctx.cartum.iter_products(articles=unknown)) if unknown else []
         mode = f"{len(unknown)} unknown article(s) on demand"
     data.save_raw("products", products)

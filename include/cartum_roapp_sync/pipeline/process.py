@@ -37,6 +37,8 @@ def transform(ctx: RunContext) -> dict[str, Any]:
     raw = {source: data.raw(source) for source in ("orders", "products", "customers")}
     known_articles, known_titles = state.article_index()
     result = transform_batch(raw, config=ctx.config, known_articles=known_articles, known_titles=known_titles)
+    # The index keys later runs' order lines; an article counts as known for the on-demand
+    # fetch only once its product is loaded (``StateStore.loaded_articles``).
     state.save_articles(result.article_index, result.product_titles)
     counts = {}
     for entity in ENTITIES:

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import Engine, Table, and_, delete, func, insert, select, update
 
-from ..entities import Entity
+from ..entities import PRODUCTS, Entity
 from .cursors import Cursor
 from .tables import (
     STORE_TABLES,
@@ -133,11 +133,23 @@ class StateStore:
     # --- product articles -------------------------------------------------------------
 
     def article_index(self) -> tuple[dict[str, str], dict[str, str]]:
-        """(article → product_key, product_key → title) learnt from earlier catalogue reads."""
+        """(article → product_key, product_key → title) learnt from earlier catalogue reads,
+        loaded or not: the transform keys order lines with it."""
         with self.engine.connect() as c:
             rows = c.execute(select(product_articles).where(product_articles.c.store_id == self.store_id)).all()
         return ({r.article: r.product_key for r in rows},
                 {r.product_key: r.title for r in rows if r.title is not None})
+
+    def loaded_articles(self) -> set[str]:
+        """The articles whose product RO App holds (synced in the id map). Only these count as
+        known for the on-demand fetch: an article the transform indexed but whose product was
+        quarantined, rejected or never loaded is read from Cartum again by the next run."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(product_articles.c.article).join(id_map, and_(
+                id_map.c.store_id == product_articles.c.store_id, id_map.c.entity == PRODUCTS.name,
+                id_map.c.source_key == product_articles.c.product_key)).where(
+                product_articles.c.store_id == self.store_id, id_map.c.status == "synced")).scalars().all()
+        return set(rows)
 
     def save_articles(self, index: dict[str, str], titles: dict[str, str]) -> None:
         if not index:
@@ -257,25 +269,27 @@ class StateStore:
 
     def quarantine(self, run_id: str, entity: str, key: str, stage: str, reason: str,
                    record: dict[str, Any] | None = None) -> None:
-        """Quarantine a record, once per change: while an open row holds the same version of
-        the record (its ``content_hash``), that row is carried into this run with the latest
-        reason instead of a new row being added every run."""
+        """Quarantine a record: one open row per record, stage, reason and version (its
+        ``content_hash``). A record failing again the same way updates that row: carried
+        into this run, ``last_seen_at`` now, ``attempts`` + 1 once per run (a step's retry in
+        the same run is no new attempt). Another reason or version opens a row of its own."""
         record = json.loads(json.dumps(record, default=str)) if record else None
         version = (record or {}).get("content_hash")
         now = utcnow()
         with self.engine.begin() as c:
-            open_rows = c.execute(select(quarantine.c.id, quarantine.c.record).where(
+            open_rows = c.execute(select(quarantine.c.id, quarantine.c.run_id, quarantine.c.record).where(
                 quarantine.c.store_id == self.store_id, quarantine.c.entity == entity,
-                quarantine.c.source_key == str(key), quarantine.c.stage == stage,
+                quarantine.c.source_key == str(key), quarantine.c.stage == stage, quarantine.c.reason == reason,
                 quarantine.c.resolved_at.is_(None)).order_by(quarantine.c.id.desc())).all()
-            same = next((r.id for r in open_rows if ((r.record or {}).get("content_hash")) == version), None)
+            same = next((r for r in open_rows if ((r.record or {}).get("content_hash")) == version), None)
             if same is not None:
-                c.execute(update(quarantine).where(quarantine.c.id == same).values(
-                    run_id=run_id, reason=reason, record=record))
+                attempts = quarantine.c.attempts + (0 if same.run_id == run_id else 1)
+                c.execute(update(quarantine).where(quarantine.c.id == same.id).values(
+                    run_id=run_id, record=record, attempts=attempts, last_seen_at=now))
                 return
             c.execute(insert(quarantine).values(
                 store_id=self.store_id, run_id=run_id, entity=entity, source_key=str(key), stage=stage,
-                reason=reason, record=record, created_at=now))
+                reason=reason, record=record, created_at=now, first_seen_at=now, last_seen_at=now, attempts=1))
 
     def resolve_quarantine(self, entity: str, keys: Iterable[str]) -> None:
         keys = [str(k) for k in keys]

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, and_, func, insert, select,
+    JSON, Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, and_, func, insert, inspect, select,
+    text, update,
 )
 
 metadata = MetaData()
@@ -115,8 +116,13 @@ quarantine = Table(
     Column("stage", String(16), nullable=False),   # quality (data quality) or load (RO App rejected it)
     Column("reason", Text, nullable=False),
     Column("record", JSON),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("resolved_at", DateTime(timezone=True)),  # set when a later run loads the record
+    Column("created_at", DateTime(timezone=True), nullable=False),   # when it first failed: = first_seen_at
+    Column("resolved_at", DateTime(timezone=True)),  # set when a later run loads the record, or finds it unchanged
+    # One open row per record, stage, reason and version (the record's content_hash): a
+    # record failing again the same way updates its row rather than adding one.
+    Column("attempts", Integer, nullable=False, default=1, server_default=text("1")),  # runs it failed in
+    Column("first_seen_at", DateTime(timezone=True)),
+    Column("last_seen_at", DateTime(timezone=True)),
 )
 
 #: What became of each step of a run: done, or failed with its error (the last try counts).
@@ -147,10 +153,35 @@ STORE_TABLES = (store_state, cursors, id_map, product_articles, staged, runs, ru
 _OLD_CURSOR_COLUMNS = (("orders_watermark", "orders", "created"), ("customers_watermark", "clients", "registered"))
 
 
+#: Columns later versions added to a table that already existed: ``upgrade`` adds them.
+_ADDED_COLUMNS = ((quarantine, ("attempts", "first_seen_at", "last_seen_at")),)
+
+
+def _add_missing_columns(connection: Any) -> None:
+    """``ALTER TABLE … ADD COLUMN`` for each column of ``_ADDED_COLUMNS`` the database lacks
+    (SQLite and PostgreSQL). A quarantine row from before is seen once: first and last seen
+    at its ``created_at``, 1 attempt."""
+    for table, names in _ADDED_COLUMNS:
+        present = {c["name"] for c in inspect(connection).get_columns(table.name)}
+        missing = [table.c[name] for name in names if name not in present]
+        for column in missing:
+            ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(connection.dialect)}"
+            if column.server_default is not None:
+                ddl += f" NOT NULL DEFAULT {column.server_default.arg.text}"
+            connection.execute(text(ddl))
+        if table is quarantine and {"first_seen_at", "last_seen_at"} & {c.name for c in missing}:
+            connection.execute(update(quarantine).where(quarantine.c.first_seen_at.is_(None)).values(
+                first_seen_at=quarantine.c.created_at))
+            connection.execute(update(quarantine).where(quarantine.c.last_seen_at.is_(None)).values(
+                last_seen_at=quarantine.c.created_at))
+
+
 def upgrade(connection: Any, store_state_columns: set[str]) -> None:
     """Carry a state database written by an earlier version forward: its watermark columns
     of ``store_state`` become ``cursors`` rows (once; the old columns are left unread), so
-    an upgraded store resumes instead of importing again."""
+    an upgraded store resumes instead of importing again; the columns added since to the
+    tables it has are added (``_ADDED_COLUMNS``)."""
+    _add_missing_columns(connection)
     for column, entity, name in _OLD_CURSOR_COLUMNS:
         if column not in store_state_columns:
             continue

@@ -19,9 +19,9 @@
 - **Records deleted or merged in RO App heal.** A 404 on a mapped id drops the mapping,
   finds the record again (a merged client by its phone) or creates it, in the same run.
 - **One bad record never stops the others.** RO App rejecting a record (400/422)
-  quarantines it with the API's message, once per version of the record; it is retried on
-  later runs, and its quarantine row is resolved once RO App holds the record, written or
-  unchanged. Rate limits, 5xx and timeouts that outlast the client's retries, and
+  quarantines it with the API's message: one open row per record, reason and version,
+  counting its attempts; it is retried on later runs, and its quarantine rows are resolved
+  once RO App holds the record, written or unchanged. Rate limits, 5xx and timeouts that outlast the client's retries, and
   credential errors, stop the step: Airflow retries it and the id map makes the retry
   resume where it stopped.
 """
