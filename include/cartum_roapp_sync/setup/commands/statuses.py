@@ -64,7 +64,8 @@ def cmd_statuses(args: argparse.Namespace, ui: Prompter | None) -> int:
         out("Every Cartum status is matched.")
         return EXIT_OK
     names = ", ".join(f"{s['id']} ({status_title(s, language)})" for s in unmatched)
-    out(f"Not yet matched: {names}. The store cannot sync until they are.")
+    out(f"Not yet matched: {names}. Orders in these statuses are held until they are (a store's first import "
+        f"waits until every status is matched).")
     if ui is None or pairs:
         out("RO App statuses: " + ", ".join(f"{i} {roapp_status_label(s)}" for i, s in sorted(roapp_by_id.items())))
         out(f"Match them with: cartum-roapp stores statuses {args.store} --set CARTUM_ID=ROAPP_ID [--set ...]")
