@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
+from typing import Iterator
 
 # Before anything imports Airflow: a throw-away AIRFLOW_HOME, no example DAGs, quiet logs.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="cartum_roapp_tests_airflow_")
@@ -33,13 +35,23 @@ class RunningSandbox:
         self.admin = SandboxAdmin(server.url)
 
 
-@pytest.fixture
-def cartum_sandbox():
+@contextmanager
+def serving(app, **faults) -> Iterator[RunningSandbox]:
+    """A sandbox app served on a free port, with the given fault settings."""
+    with SandboxServer(app, port=0, faults=FaultSettings(**faults)) as server:
+        yield RunningSandbox(server)
+
+
+def seeded_cartum(**sizes) -> Iterator[RunningSandbox]:
     from cartum_roapp_sandbox.cartum import CartumSandbox
 
-    app = CartumSandbox.seeded(seed=7, orders=120, products=60, customers=40, days=120)
-    with SandboxServer(app, port=0, faults=FaultSettings()) as server:
-        yield RunningSandbox(server)
+    with serving(CartumSandbox.seeded(**sizes)) as running:
+        yield running
+
+
+@pytest.fixture
+def cartum_sandbox():
+    yield from seeded_cartum(seed=7, orders=120, products=60, customers=40, days=120)
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ import pytest
 # e2e's checks are plain asserts: rewritten, so that a failure shows its values.
 pytest.register_assert_rewrite("tests.pipeline.e2e")
 
-from cartum_roapp_sandbox.cartum import CartumSandbox  # noqa: E402
-from cartum_roapp_sandbox.server import FaultSettings, SandboxServer  # noqa: E402
 from cartum_roapp_sync.state.db import get_engine  # noqa: E402
-from tests.conftest import RunningSandbox  # noqa: E402
+from tests.conftest import seeded_cartum  # noqa: E402
 from tests.pipeline.e2e import Sync, make_sync  # noqa: E402
 
 
@@ -28,9 +26,7 @@ def sync(cartum_sandbox, roapp_sandbox, engine) -> Sync:
 @pytest.fixture
 def small_cartum():
     """A smaller store for the tests that run the load in a worker process."""
-    app = CartumSandbox.seeded(seed=11, orders=60, products=30, customers=20, days=90)
-    with SandboxServer(app, port=0, faults=FaultSettings()) as server:
-        yield RunningSandbox(server)
+    yield from seeded_cartum(seed=11, orders=60, products=30, customers=20, days=90)
 
 
 @pytest.fixture

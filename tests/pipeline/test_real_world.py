@@ -27,11 +27,10 @@ from sqlalchemy import select
 
 from cartum_roapp_sandbox.cartum import CartumSandbox
 from cartum_roapp_sandbox.cartum.seed import CartumSeedConfig, generate
-from cartum_roapp_sandbox.server import FaultSettings, SandboxServer
 from cartum_roapp_sync.roapp.client import RoAppClient
 from cartum_roapp_sync.state.db import get_engine
 from cartum_roapp_sync.state.store import quarantine
-from tests.conftest import FAST_RETRY, ROAPP_KEY, RunningSandbox
+from tests.conftest import FAST_RETRY, ROAPP_KEY, serving
 from tests.pipeline import checks
 from tests.pipeline.checks import RoAppView
 from tests.pipeline.e2e import Sync, check_first_import, check_no_change_run, first_import, make_sync
@@ -414,8 +413,8 @@ def test_two_stores_of_one_account_link_what_the_other_created_and_never_overwri
     person = view.people_by_phone()[checks.phone_tail(buyer["delivery_phone"])][0]
 
     data = second_store_data(shared_article, buyer)
-    with SandboxServer(CartumSandbox(data), port=0, faults=FaultSettings()) as server:
-        second = make_sync(RunningSandbox(server), roapp_sandbox, get_engine(f"sqlite:///{tmp_path}/b.db"),
+    with serving(CartumSandbox(data)) as cartum_b:
+        second = make_sync(cartum_b, roapp_sandbox, get_engine(f"sqlite:///{tmp_path}/b.db"),
                            store_id="second", name="Second shop")
         summary = second.harness.run(run_id="import")
         assert summary["run"]["status"] == "success"
