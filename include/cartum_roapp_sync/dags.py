@@ -64,8 +64,8 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
     from .transport import FatalApiError
 
     config = parse_store(store)
-    ctx = build_context(config, context["run_id"], synced_before=context.get("prev_start_date_success")
-                        if step == "start_run" else None)
+    ctx = build_context(config, context["run_id"],
+                        synced_before=previous_success(context) if step == "start_run" else None)
     try:
         if step == "finish_run":
             return _summary_for_xcom(finish_run(ctx))
@@ -74,6 +74,13 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
     except (FatalStepError, FatalApiError, ConfigError) as exc:
         # Retrying will not help: fail now, with the message the user needs.
         raise AirflowFailException(str(exc)) from exc
+
+
+def previous_success(context: dict[str, Any]) -> datetime | None:
+    """When the DAG last succeeded, or None. The task context hands it over as a lazy proxy,
+    which is never ``None`` itself, even when it stands for None: unwrap it."""
+    value = context.get("prev_start_date_success")
+    return getattr(value, "__wrapped__", value) or None
 
 
 def _summary_for_xcom(summary: dict[str, Any]) -> dict[str, Any]:
