@@ -125,7 +125,9 @@ class StateStore:
         self._write_id(entity, key, **values)
 
     def open_order_ids(self, final_statuses: Iterable[int]) -> list[int]:
-        """Synced orders whose last known Cartum status is not final: they may still change."""
+        """Orders in the id map whose last known Cartum status is not final: they may still
+        change. Intent rows count too (no status known yet), so a create a dead run left
+        half done is re-read and finished."""
         final = set(final_statuses)
         return sorted(int(key) for key, row in self.id_rows("orders").items()
                       if row.details.get("cartum_status") not in final)
