@@ -91,7 +91,7 @@ class CartumClient:
         self._token_expires = 0.0
         self._token_ttl = token_ttl
         self._clock = clock
-        self._orders_page_proven = 0  # most orders one orders/get answer has held (window.PageSize)
+        self._orders_pages = PageSize(asked=0)  # what orders/get answers showed of the page size
 
     def __repr__(self) -> str:
         return f"CartumClient(base_url={self.base_url!r}, login={self.login!r}, password='***')"
@@ -221,7 +221,9 @@ class CartumClient:
         body: dict[str, Any] = {"additionalData": True}
         if statuses is not None:
             body["status"] = list(statuses)
-        pages = PageSize(asked=page_size, proven=min(self._orders_page_proven, page_size))
+        known = self._orders_pages
+        pages = PageSize(asked=page_size, proven=min(known.proven, page_size),
+                         capped=known.capped and known.proven < page_size)
 
         def fetch(lo: datetime | None, hi: datetime | None, offset: int) -> list[dict[str, Any]]:
             bounds = {name: format_time(value) for name, value in (("from", lo), ("to", hi)) if value is not None}
@@ -240,7 +242,8 @@ class CartumClient:
         except WindowReadError as exc:
             raise CartumError(f"Cartum orders/get at {self.base_url}: {exc}") from None
         finally:
-            self._orders_page_proven = max(self._orders_page_proven, pages.proven)
+            if pages.proven >= known.proven:
+                self._orders_pages = pages
         log.info("Cartum orders/get: window %s … %s: %d orders in %d calls, %d slices (pages of up to %s "
                  "orders seen), %.1f s", lo or "the beginning", hi or "open", len(seen), reader.calls,
                  max(reader.slices, 1), pages.proven or "?", time.monotonic() - started)

@@ -22,9 +22,9 @@ on one fact only: **a single answer is atomic**. The rules:
    Slices are disjoint in creation time and each is one complete answer, so an order
    that exists during the whole read is in exactly one of them, whatever the sort order
    and whatever is deleted or inserted meanwhile.
-4. **Open ends.** Without ``to`` (or ``from``), the rows of the first answer bound the
-   part walked; beyond it, an open-ended read that comes back complete ends the window,
-   and one that comes back full extends the walked part (twice as far each time).
+4. **The sides.** The first answer's rows bound the part walked first; each side beyond
+   them (up to ``to``/from ``from``, or open) is one read when it comes back complete,
+   and a full one extends the walked part (twice as far each time).
 5. **One second fuller than a page** falls back to offset paging of that second, pages
    overlapping by one row: each page must start with the previous page's last row, else
    something shifted and the second is read again (``SECOND_ATTEMPTS`` times at most).
@@ -70,6 +70,7 @@ class PageSize:
 
     asked: int
     proven: int = 0
+    capped: bool = False  # a page of ``proven`` rows was seen to be cut
 
     def complete(self, rows: Rows) -> bool:
         """True when the answer was not cut: empty, or fewer rows than an answer has held."""
@@ -119,13 +120,10 @@ class WindowReader:
         if self.pages.proven < 2:
             raise WindowReadError("the server answers one order per page: a window cannot be read safely")
         first, last = self._span(rows, lo, hi)
-        start, end = lo or first, hi or last
-        yield from self._walk(start, end, self._density(rows, first, last))
+        yield from self._walk(first, last, self._density(rows, first, last))
         reach = max(last - first, ONE_SECOND)
-        if hi is None:
-            yield from self._open_side(end, reach, forward=True)
-        if lo is None:
-            yield from self._open_side(start, reach, forward=False)
+        yield from self._side(last, hi, reach, forward=True)
+        yield from self._side(first, lo, reach, forward=False)
 
     # --- one answer ---------------------------------------------------------------------
 
@@ -135,12 +133,13 @@ class WindowReader:
 
     def _confirmed(self, lo: datetime | None, hi: datetime | None, rows: Rows) -> bool:
         """Rule 2: a short first page, whose size no answer has reached before."""
-        if len(rows) >= self.pages.asked:
+        if len(rows) >= self.pages.asked or (self.pages.capped and len(rows) >= self.pages.proven):
             return False
         check = self._get(lo, hi, len(rows) - 1)
         if len(check) == 1 and check[0].get(self._key) == rows[-1].get(self._key):
             log.info("Cartum orders/get: %d orders in one answer, confirmed complete by one more read", len(rows))
             return True
+        self.pages.capped = True
         log.info("Cartum orders/get: asked %d, got %d and more follow: the server caps pages at %d; "
                  "reading the window in time slices", self.pages.asked, len(rows), len(rows))
         return False
@@ -188,7 +187,7 @@ class WindowReader:
                 continue
             self.pages.saw(rows)
             if width == 1:
-                yield from self._one_second(cursor)
+                yield from self._one_second(cursor, rows)
                 cursor += ONE_SECOND
                 continue
             first, last = self._span(rows, cursor, stop)
@@ -196,10 +195,13 @@ class WindowReader:
             density = max(self._density(rows, first, last), len(rows) / width)
             log.info("Cartum orders/get: slice %s … %s is full (%d orders): narrowing it", cursor, stop, len(rows))
 
-    def _open_side(self, edge: datetime, reach: timedelta, forward: bool) -> Iterator[Rows]:
-        """Rule 4: beyond ``edge`` (walked), until an open-ended read is complete."""
+    def _side(self, edge: datetime, bound: datetime | None, reach: timedelta, forward: bool) -> Iterator[Rows]:
+        """Rule 4: from ``edge`` (walked) to ``bound`` (None: open), one read while it
+        comes back complete; a full one extends the walked part, twice as far each time."""
         while True:
-            lo, hi = (edge + ONE_SECOND, None) if forward else (None, edge - ONE_SECOND)
+            lo, hi = (edge + ONE_SECOND, bound) if forward else (bound, edge - ONE_SECOND)
+            if lo is not None and hi is not None and lo > hi:
+                return
             rows = self._get(lo, hi)
             if self.pages.complete(rows):
                 self.pages.saw(rows)
@@ -212,17 +214,18 @@ class WindowReader:
             reach *= 2
             density = self._density(rows, first, last)
             if forward:
-                further = max(last, edge + reach)
+                further = max(last, edge + reach) if bound is None else min(max(last, edge + reach), bound)
                 yield from self._walk(edge + ONE_SECOND, further, density)
             else:
-                further = min(first, edge - reach)
+                further = min(first, edge - reach) if bound is None else max(min(first, edge - reach), bound)
                 yield from self._walk(further, edge - ONE_SECOND, density)
             edge = further
 
-    def _one_second(self, second: datetime) -> Iterator[Rows]:
-        """Rule 5: one second that holds more than a page, by offset, pages overlapping."""
+    def _one_second(self, second: datetime, first_page: Rows) -> Iterator[Rows]:
+        """Rule 5: one second that holds more than a page, by offset, pages overlapping;
+        ``first_page`` is its answer at offset 0, already read."""
         for attempt in range(1, SECOND_ATTEMPTS + 1):
-            rows = self._page_through(second)
+            rows = self._page_through(second, first_page if attempt == 1 else None)
             if rows is not None:
                 self.slices += 1
                 log.info("Cartum orders/get: second %s holds %d orders, read by offset", second, len(rows))
@@ -233,12 +236,12 @@ class WindowReader:
         raise WindowReadError(f"the orders created at {second} kept changing while read by offset "
                               f"({SECOND_ATTEMPTS} attempts)")
 
-    def _page_through(self, second: datetime) -> Rows | None:
+    def _page_through(self, second: datetime, page: Rows | None) -> Rows | None:
         """Every order of ``second``, or None when a page did not start where the last ended."""
         got: Rows = []
         offset, previous = 0, None
         while True:
-            page = self._get(second, second, offset)
+            page = page if page is not None else self._get(second, second, offset)
             if previous is not None and (not page or page[0].get(self._key) != previous):
                 return None
             got.extend(page if previous is None else page[1:])
@@ -247,3 +250,4 @@ class WindowReader:
             self.pages.saw(page)
             previous = page[-1].get(self._key)
             offset += len(page) - 1
+            page = None
