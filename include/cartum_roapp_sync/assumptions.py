@@ -64,6 +64,9 @@ CARTUM_FACTS = {
                                "answer python-requests with a JS challenge [code]",
     "cartum.rate_limit": "no rate limit documented; we throttle at 5 requests/s [assumed]",
     "cartum.envelope": "every answer is {status, response} with HTTP 200 [doc][code]",
+    "cartum.no_api_access_markers": "a plan without the API answers ERROR naming the tariff or API access "
+                                    "[doc: the API needs a plan with API access; the wording is assumed]",
+    "cartum.ids_per_call": "200 order ids per orders/get stay far below the ~130 KB body limit [code]",
 }
 
 # --- RO App ---------------------------------------------------------------------------

@@ -176,6 +176,12 @@ class CartumClient:
                 "check the user name (Settings → Administrators) and the password")
         raise CredentialsError(f"Cartum rejected login {self.login!r} for {self.base_url} ({message}): {hint}.")
 
+    def auth_answer(self, session: requests.Session, timeout: float = 20.0) -> requests.Response:
+        """The raw answer to one ``auth`` sent through ``session`` (its own User-Agent, no
+        retries): what the probe compares with ours to see a bot filter."""
+        return session.post(f"{self.base_url}/api/auth/", json={"login": self.login, "password": self._password},
+                            timeout=timeout)
+
     def _ensure_token(self) -> str:
         if self._token is None or self._clock() >= self._token_expires:
             self.authenticate()
