@@ -48,8 +48,19 @@ def gather(client: CartumClient, session: ReadOnlySession, *, now: datetime | No
     obs = Observations("cartum")
     obs.figures["user_agent"] = client.user_agent
     _step(obs, "auth", client.authenticate)
-    if "auth" not in obs.answers:
-        return obs
+    plain = ReadOnlySession("cartum")  # its User-Agent is requests' own
+    obs.answers["plain_agent"] = _plain_agent(client, plain)
+    try:
+        if "auth" in obs.answers:
+            _reads(obs, client, now)
+        obs.figures["http_statuses"] = dict(Counter(str(e.status) for e in session.exchanges))
+        obs.figures["http_429"] = sum(1 for e in session.exchanges if e.status == 429)
+    finally:
+        session.exchanges.extend(plain.exchanges)  # counted with the others, not judged with them
+    return obs
+
+
+def _reads(obs: Observations, client: CartumClient, now: datetime | None) -> None:
     today = (now or datetime.now(ZoneInfo(assumptions.CARTUM_STORE_TIMEZONE))).date()
     body = {"additionalData": True, "limit": ORDER_PAGE, "offset": 0}
     window = {**body, "from": (today - timedelta(days=ORDER_WINDOW_DAYS)).isoformat()}
@@ -63,10 +74,6 @@ def gather(client: CartumClient, session: ReadOnlySession, *, now: datetime | No
         answer = _step(obs, function, lambda f=function: client.call(f, {"limit": SAMPLE, "offset": 0}))
         key = "products" if function == "catalog/export" else "users"
         obs.figures[f"{key}_page"] = {"asked": SAMPLE, "answered": len((answer or {}).get(key) or [])}
-    obs.answers["plain_agent"] = _plain_agent(client, session)
-    obs.figures["http_statuses"] = dict(Counter(str(e.status) for e in session.exchanges))
-    obs.figures["http_429"] = sum(1 for e in session.exchanges if e.status == 429)
-    return obs
 
 
 def _step(obs: Observations, label: str, call: Any) -> Any:
@@ -85,17 +92,15 @@ def _step(obs: Observations, label: str, call: Any) -> Any:
     return obs.answers[label]
 
 
-def _plain_agent(client: CartumClient, probe_session: ReadOnlySession) -> dict[str, Any]:
-    """``auth`` with python-requests' default User-Agent: JSON, or a challenge page. The
-    call is counted with the probe's others."""
-    session = ReadOnlySession("cartum")  # its User-Agent is requests' own
+def _plain_agent(client: CartumClient, session: ReadOnlySession) -> dict[str, Any]:
+    """``auth`` through ``session`` (python-requests' default User-Agent): JSON, or a
+    challenge page."""
     agent = session.headers.get("User-Agent")
     try:
         response = client.auth_answer(session)
     except requests.RequestException as exc:
         return {"user_agent": agent, "error": type(exc).__name__}
     finally:
-        probe_session.exchanges.extend(session.exchanges)
         session.close()
     html = looks_like_html(response)
     try:

@@ -2,7 +2,7 @@
 
 Replaced, by a stable placeholder of the same kind (the same value always gives the same
 placeholder, so two orders of one buyer still share it): e-mails (``person-<h>@example.com``),
-phones (the first 3 digits kept, the rest from a hash, the typing kept), names, addresses
+phones (the subscriber's 7 digits from a hash, the country, operator and typing kept), names, addresses
 and free text. What counts as personal: the keys in ``PERSONAL_KEYS``; a ``title`` or
 ``name`` beside an e-mail or a phone (a person's full name); and any string that looks like
 an e-mail or a phone wherever it is. Numbers, dates, statuses, articles and product titles
@@ -32,11 +32,16 @@ def _hash(text: str) -> str:
 
 
 def fake_phone(text: str) -> str:
-    digits = [int(c, 16) % 10 for c in _hash(text)]
+    """The same typing with the last 7 digits (the subscriber number) replaced from a hash
+    of the last 9: the country and operator stay, so the fake is as valid as the original,
+    and two typings of one number get the same fake."""
+    digits = [c for c in text if c.isdigit()]
+    fake = [str(int(c, 16) % 10) for c in _hash("".join(digits[-9:]))[:7]]
+    first_replaced = len(digits) - len(fake)
     out, seen = [], 0
     for char in text:
         if char.isdigit():
-            out.append(char if seen < 3 else str(digits[seen]))
+            out.append(char if seen < first_replaced else fake[seen - first_replaced])
             seen += 1
         else:
             out.append(char)
