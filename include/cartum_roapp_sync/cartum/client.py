@@ -67,6 +67,12 @@ def default_user_agent() -> str:
     return assumptions.CARTUM_USER_AGENT.format(version=__version__)
 
 
+def connection_user_agent(extra: dict[str, Any]) -> str | None:
+    """A connection's extra ``user_agent``, or None (empty or absent) for the default."""
+    value = extra.get("user_agent")
+    return (str(value).strip() or None) if value is not None else None
+
+
 def format_time(value: date | datetime | str) -> str:
     """Cartum's date filters take ``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS`` (store local time)."""
     if isinstance(value, datetime):
@@ -344,4 +350,4 @@ class CartumClient:
 
 
 __all__ = ["CartumClient", "CartumError", "UndefinedFunctionError", "ApiError", "BUILTIN_STATUSES",
-           "default_user_agent"]
+           "connection_user_agent", "default_user_agent"]

@@ -17,13 +17,7 @@ from .. import assumptions
 from ..hook_base import ApiClientHook
 from ..ratelimit import SharedRateLimiter, bucket_name
 from ..transport import ApiError
-from .client import CartumClient
-
-
-def connection_user_agent(extra: dict[str, Any]) -> str | None:
-    """The connection extra ``user_agent``, or None for the client's default."""
-    value = extra.get("user_agent")
-    return str(value).strip() or None if value is not None else None
+from .client import CartumClient, connection_user_agent
 
 
 class CartumHook(ApiClientHook[CartumClient]):

@@ -70,7 +70,7 @@ def _entry(store: str | None) -> dict[str, Any] | None:
 
 def _cartum_account(args: argparse.Namespace, ui: Prompter | None, entry: dict[str, Any] | None) -> Any:
     from ...assumptions import CARTUM_DEFAULT_REQUESTS_PER_SECOND
-    from ...cartum.hook import connection_user_agent
+    from ...cartum.client import connection_user_agent
     from ...probe.run import CartumAccount
     from ..airflow_store import get_connection
 
