@@ -134,10 +134,11 @@ class CartumClient:
             if looks_like_html(response) and is_challenge_page(response.content):
                 raise NotAnApiError(
                     f"{self.base_url} answered {function} with a JavaScript challenge page (HTTP "
-                    f"{response.status_code}) instead of the Cartum API's JSON: a bot filter in front of the store "
-                    f"blocks the User-Agent {self.user_agent!r}. Set another one in the Cartum connection's extra "
-                    f"`user_agent` (e.g. the store's own recommendation, or a browser-like one), or ask the store's "
-                    f"host to let /api/ through.", status=response.status_code)
+                    f"{response.status_code}) instead of the Cartum API's JSON: not a reachable Cartum API for this "
+                    f"client. A bot filter in front of the store likely blocks the User-Agent {self.user_agent!r}: "
+                    f"set another one in the Cartum connection's extra `user_agent` (e.g. the store's own "
+                    f"recommendation, or a browser-like one), or ask the store's host to let /api/ through. Check "
+                    f"the store URL too.", status=response.status_code)
             raise NotAnApiError(
                 f"{self.base_url} answered {function} with {describe_answer(response)} instead of the "
                 f"Cartum API's JSON: not a reachable Cartum API. Check the store URL, that the store is up, "

@@ -44,9 +44,9 @@ def order_user_id(order: dict[str, Any]) -> int | None:
     return user_id(order.get(assumptions.CARTUM_ORDER_USER_FIELD))
 
 
-def user_shape(value: Any) -> str:
-    """How an order's ``user`` is shaped, for the probe's evidence (never the value):
-    ``number``, ``numeric string``, ``object{keys}``, ``null`` or the type's name."""
+def value_shape(value: Any) -> str:
+    """A value's shape for a report, never the value: ``null``, ``bool``, ``number``,
+    ``string``, ``list`` or ``object{keys}``."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -54,10 +54,18 @@ def user_shape(value: Any) -> str:
     if isinstance(value, (int, float)):
         return "number"
     if isinstance(value, str):
-        return "numeric string" if value.strip().isdigit() else ("empty string" if not value.strip() else "string")
+        return "string"
     if isinstance(value, dict):
         return "object{" + ",".join(sorted(map(str, value))) + "}"
-    return type(value).__name__
+    return "list" if isinstance(value, list) else type(value).__name__
+
+
+def user_shape(value: Any) -> str:
+    """How an order's ``user`` is shaped (``value_shape``, telling a numeric string and an
+    empty one from other strings), for the probe's evidence."""
+    if isinstance(value, str):
+        return "numeric string" if value.strip().isdigit() else ("empty string" if not value.strip() else "string")
+    return value_shape(value)
 
 
 def is_challenge_page(body: bytes) -> bool:

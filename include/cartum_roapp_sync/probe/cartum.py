@@ -20,7 +20,7 @@ import requests
 
 from .. import assumptions
 from ..cartum.client import CartumClient, UndefinedFunctionError
-from ..cartum.shapes import is_challenge_page, user_shape
+from ..cartum.shapes import is_challenge_page, user_shape, value_shape as _shape
 from ..transport import AccessDeniedError, ApiError, looks_like_html
 from .core import CONFIRMED, CONTRADICTED, NOT_CHECKABLE, Observations, ReadOnlySession, check
 
@@ -123,22 +123,6 @@ def _rows(obs: Observations, label: str, key: str) -> list[dict[str, Any]] | Non
 def _not_read(obs: Observations, label: str) -> tuple[str, list[str]]:
     why = obs.errors.get(label, "not read")
     return NOT_CHECKABLE, [f"{label}: {why}"]
-
-
-def _shape(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "object{" + ",".join(sorted(map(str, value))) + "}"
-    if isinstance(value, list):
-        return "list"
-    return type(value).__name__
 
 
 def _counted(counter: Counter, total: int) -> str:
