@@ -44,6 +44,8 @@ STORE_SCHEMA: dict[str, Any] = {
         "min_bad_rows": {"type": "integer", "minimum": 1},
         "overlap_minutes": {"type": "integer", "minimum": 0, "maximum": 1440},
         "final_statuses": {"type": "array", "items": {"type": "integer"}},
+        "reconcile_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+        "reconcile_hour": {"type": "integer", "minimum": 0, "maximum": 23},
     },
 }
 
@@ -74,6 +76,8 @@ class StoreConfig:
     min_bad_rows: int = 5
     overlap_minutes: int = 10
     final_statuses: tuple[int, ...] = (3, 4)
+    reconcile_days: int = 7            # the reconcile pass re-reads orders created in the last N days
+    reconcile_hour: int = 3            # store-local hour from which the day's first run reconciles
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

@@ -7,6 +7,7 @@ clock skew lose nothing), and (2) every synced order not yet in a final state, b
 The catalogue is read whole on the first run and then every ``catalog_refresh_minutes``;
 between refreshes only articles that orders mention and whose product RO App does not
 hold yet (not synced in the id map) are fetched, every run until the product loads.
+A reconcile pass (``reconcile``) reads orders from its window's start instead of (1).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from .. import assumptions
 from ..entities import CLIENTS, ENTITIES, ORDERS
 from ..state.cursors import CARTUM_TIME, observe
+from . import reconcile
 from .context import RunContext, store_now
 from .rundata import RunPlan
 
@@ -50,7 +52,7 @@ def make_plan(ctx: RunContext) -> RunPlan:
 def extract_orders(ctx: RunContext) -> dict[str, Any]:
     data, config = ctx.data, ctx.config
     plan = data.plan()
-    orders_from = plan.start(ORDERS)
+    orders_from = plan.read_from(ORDERS)  # the reconcile window's start in a reconcile pass
     started = time.monotonic()
     created_field = ORDERS.cursor.field
     status_field = assumptions.CARTUM_ORDER_STATUS_FIELD
@@ -69,6 +71,7 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
             continue
         orders[int(order["order_id"])] = order
     window = len(orders)
+    reconcile.note_window(ctx, plan, orders.values())
     reread = [i for i in plan.open_order_ids if i not in orders]
     for order in ctx.cartum.get_orders_by_ids(reread):
         orders[int(order["order_id"])] = order
@@ -78,8 +81,9 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
     # The cursor follows every order of the creation window, skipped ones included.
     data.save_observed(ORDERS, observe(window_read, created_field))
     ctx.state.set_counts(ctx.run_id, ORDERS.name, extracted=len(rows))
-    log.info("extract_orders: %d orders created since %s (%d skipped: status in %s on import), %d open orders "
-             "re-read by id, %.1f s", window, orders_from, skipped, sorted(skip), len(reread),
+    log.info("extract_orders: %d orders created since %s%s (%d skipped: status in %s on import), %d open orders "
+             "re-read by id, %.1f s", window, orders_from, " (reconcile window)" if plan.reconcile_from else "",
+             skipped, sorted(skip), len(reread),
              time.monotonic() - started)
     return {"orders": len(rows), "skipped": skipped, "reread": len(reread)}
 

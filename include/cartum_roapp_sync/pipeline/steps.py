@@ -14,11 +14,12 @@ load steps are one per declared entity (``entities``).
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..entities import ENTITIES, Entity
 from ..transport import RetriableApiError
-from . import extract, process
+from . import extract, process, reconcile
 from .context import RunContext
 from .errors import FatalStepError
 from .graph import UPSTREAM
@@ -51,20 +52,25 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
                              f"read or written): " + "; ".join(str(p) for p in stopping))
     for warning in warnings:
         log.warning("validate_setup: store %s syncs with a degraded setup: %s", ctx.config.store_id, warning)
+    ctx.state.add_run_warnings(ctx.run_id, [f"degraded setup: {w}" for w in warnings])
     if not warnings:
         log.info("validate_setup: store %s is set up correctly", ctx.config.store_id)
     return {"problems": 0, "warnings": warnings}
 
 
 def start_run(ctx: RunContext) -> dict[str, Any]:
-    plan = extract.make_plan(ctx)
+    """Decide what the run reads (``RunPlan``), its mode (first import, incremental, or a
+    reconcile pass when one is due or was asked for: ``reconcile``), and open its history."""
+    plan = reconcile.plan(ctx, extract.make_plan(ctx), datetime.now(timezone.utc))
     if plan.first_import and ctx.synced_before is not None:
         _state_lost(ctx)
     ctx.data.drop_other_runs()
-    ctx.state.start_run(ctx.run_id, plan.first_import)
+    ctx.state.start_run(ctx.run_id, plan.first_import, plan.mode)
     ctx.data.save_plan(plan)
+    mode = {"first_import": "FIRST IMPORT", "incremental": "incremental",
+            "reconcile": f"RECONCILE ({plan.reconcile_reason}): orders created since {plan.reconcile_from}"}[plan.mode]
     log.info("run %s of store %s: %s; reading from %s; %s; %d open order(s) to re-read",
-             ctx.run_id, ctx.config.store_id, "FIRST IMPORT" if plan.first_import else "incremental",
+             ctx.run_id, ctx.config.store_id, mode,
              ", ".join(f"{name} {start or 'the beginning'}" for name, start in plan.starts.items()),
              "full catalogue" if plan.catalog_full else "catalogue on demand", len(plan.open_order_ids))
     return plan.to_dict()
@@ -124,13 +130,20 @@ def _commit(ctx: RunContext, entity: Entity, loader: Any) -> None:
         log.info("cursor %s.%s at %s", entity.name, entity.cursor.name, now)
 
 
+def transform(ctx: RunContext) -> dict[str, Any]:
+    """The transform (``process.transform``); in a reconcile pass, then what it found."""
+    result = process.transform(ctx)
+    reconcile.note_findings(ctx)
+    return result
+
+
 STEPS: dict[str, Callable[[RunContext], Any]] = {
     "start_run": start_run,
     "validate_setup": validate_setup,
     "extract_orders": extract.extract_orders,
     "extract_products": extract.extract_products,
     "extract_customers": extract.extract_customers,
-    "transform": process.transform,
+    "transform": transform,
     "check_quality": process.check_quality,
     **{entity.step: _load(entity) for entity in ENTITIES},
 }
@@ -161,12 +174,19 @@ def finish_run(ctx: RunContext) -> dict[str, Any]:
                            for name in missing) or None
     summary = ctx.state.finish_run(ctx.run_id, "failed" if missing else "success", error_text)
     run = summary["run"] or {}
-    log.info("run summary for store %s (%s): status %s, Cartum calls %s, RO App calls %s (%s writes), %.1f s",
-             ctx.config.store_id, ctx.run_id, run.get("status"), run.get("cartum_calls"), run.get("roapp_calls"),
-             run.get("roapp_writes"), run.get("duration_s") or 0)
+    if not missing and run.get("mode") in ("first_import", "reconcile"):
+        # The pass is done: the next is due at the next reconcile_hour, or when asked for
+        # after this run started.
+        ctx.state.set_store_state(reconciled_at=run["started_at"])
+    log.info("run summary for store %s (%s): status %s, %s, Cartum calls %s, RO App calls %s (%s writes), %.1f s; "
+             "found by reconcile %s; %d warning(s)", ctx.config.store_id, ctx.run_id, run.get("status"),
+             run.get("mode"), run.get("cartum_calls"), run.get("roapp_calls"), run.get("roapp_writes"),
+             run.get("duration_s") or 0, run.get("found_by_reconcile") or 0, len(run.get("warnings") or []))
     order = {entity.name: entity.load_order for entity in ENTITIES}
     for entity, counts in sorted(summary["entities"].items(), key=lambda e: order.get(e[0], 99)):
         log.info("  %-8s %s", entity, "  ".join(f"{k} {v}" for k, v in counts.items()))
+    for warning in run.get("warnings") or []:
+        log.warning("  warning: %s", warning)
     if missing:
         raise RuntimeError(f"run {ctx.run_id} of store {ctx.config.store_id} failed: {error_text}")
     return summary

@@ -70,6 +70,13 @@ class StateStore:
             row = c.execute(select(store_state).where(store_state.c.store_id == self.store_id)).mappings().first()
         return dict(row) if row else None
 
+    def request_reconcile(self) -> datetime:
+        """Ask for a reconcile pass: the store's next run that starts after now makes one
+        (``pipeline.reconcile``). Returns the time of the request."""
+        now = utcnow()
+        self.set_store_state(reconcile_requested_at=now)
+        return now
+
     def set_store_state(self, **values: Any) -> None:
         values = {**values, "updated_at": utcnow()}
         with self.engine.begin() as c:
@@ -198,14 +205,32 @@ class StateStore:
 
     # --- run history ------------------------------------------------------------------
 
-    def start_run(self, run_id: str, first_import: bool) -> None:
+    def start_run(self, run_id: str, first_import: bool, mode: str | None = None) -> None:
+        """A run begins (again, on a retry of ``start_run``: its history starts over).
+        ``mode``: first_import, incremental or reconcile."""
         with self.engine.begin() as c:
             c.execute(delete(runs).where(runs.c.store_id == self.store_id, runs.c.run_id == run_id))
             c.execute(delete(run_entities).where(run_entities.c.store_id == self.store_id,
                                                  run_entities.c.run_id == run_id))
             c.execute(insert(runs).values(store_id=self.store_id, run_id=run_id, started_at=utcnow(),
                                           status="running", first_import=first_import, cartum_calls=0,
-                                          roapp_calls=0, roapp_writes=0))
+                                          roapp_calls=0, roapp_writes=0, mode=mode, warnings=[],
+                                          found_by_reconcile=0))
+
+    def add_run_warnings(self, run_id: str, warnings: Iterable[str]) -> None:
+        """Add warnings to the run's list; one already there is not added twice (a step's
+        retry warns again)."""
+        where = and_(runs.c.store_id == self.store_id, runs.c.run_id == run_id)
+        with self.engine.begin() as c:
+            current = list(c.execute(select(runs.c.warnings).where(where)).scalar() or [])
+            added = [w for w in warnings if w not in current]
+            if added:
+                c.execute(update(runs).where(where).values(warnings=current + added))
+
+    def set_found_by_reconcile(self, run_id: str, count: int) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(runs).where(runs.c.store_id == self.store_id, runs.c.run_id == run_id).values(
+                found_by_reconcile=count))
 
     def add_calls(self, run_id: str, *, cartum: int = 0, roapp: int = 0, roapp_writes: int = 0) -> None:
         with self.engine.begin() as c:
