@@ -40,6 +40,7 @@ class RunPlan:
     import_cutoff: str | None        # skip_statuses apply to new orders created up to here
     catalog_full: bool               # read the whole catalogue (else only unknown articles)
     open_order_ids: list[int] = field(default_factory=list)  # synced, not final, or in quarantine
+    final_reread: bool = False       # open_order_ids include the recently final orders (hourly)
 
     def start(self, entity: Entity) -> str | None:
         return self.starts.get(entity.name)

@@ -22,6 +22,10 @@ store_state = Table(
     Column("catalog_refreshed_at", DateTime(timezone=True)),
     Column("first_import_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The Cartum statuses found final by the last setup check (``setup_checks.final_statuses``),
+    # and when the orders in them were last re-read (hourly, for ``final_days``).
+    Column("final_statuses", JSON),
+    Column("final_reread_at", DateTime(timezone=True)),
 )
 
 #: How far each entity has been read, per store: one row per (entity, cursor name). The
@@ -123,6 +127,8 @@ quarantine = Table(
     Column("attempts", Integer, nullable=False, default=1, server_default=text("1")),  # runs it failed in
     Column("first_seen_at", DateTime(timezone=True)),
     Column("last_seen_at", DateTime(timezone=True)),
+    # Why a row was resolved when not by loading: e.g. its order was deleted in Cartum.
+    Column("resolution", Text),
 )
 
 #: What became of each step of a run: done, or failed with its error (the last try counts).
@@ -154,7 +160,8 @@ _OLD_CURSOR_COLUMNS = (("orders_watermark", "orders", "created"), ("customers_wa
 
 
 #: Columns later versions added to a table that already existed: ``upgrade`` adds them.
-_ADDED_COLUMNS = ((quarantine, ("attempts", "first_seen_at", "last_seen_at")),)
+_ADDED_COLUMNS = ((quarantine, ("attempts", "first_seen_at", "last_seen_at", "resolution")),
+                  (store_state, ("final_statuses", "final_reread_at")))
 
 
 def _add_missing_columns(connection: Any) -> None:
