@@ -161,6 +161,7 @@ class CartumSandbox:
         actions: dict[str, Callable[[Any], Any]] = {
             "upsert_orders": self._upsert_orders, "upsert_products": self._upsert_products,
             "upsert_users": self._upsert_users, "remove_products": self._remove_products,
+            "remove_orders": self._remove_orders,
             "expire_tokens": self._expire_tokens, "set_api_access": self._set_api_access,
             "set_credentials": self._set_credentials, "set_statuses_function": self._set_statuses_function,
             "add_statuses": self._add_statuses,
@@ -355,6 +356,13 @@ class CartumSandbox:
             raise ValueError("remove_products takes a list of articles")
         removed = [a for a in payload if self._products.pop(a, None) is not None]
         return {"removed": removed, "not_found": [a for a in payload if a not in removed]}
+
+    def _remove_orders(self, payload: Any) -> dict[str, Any]:
+        """Delete orders, as a store admin does: ``orders/get`` no longer returns them."""
+        if not isinstance(payload, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in payload):
+            raise ValueError("remove_orders takes a list of order ids")
+        removed = [i for i in payload if self._orders.pop(i, None) is not None]
+        return {"removed": removed, "not_found": [i for i in payload if i not in removed]}
 
     def _expire_tokens(self, payload: Any) -> dict[str, Any]:
         now = time.monotonic()
