@@ -27,17 +27,118 @@ def api_calls(sandbox, function: str) -> list[dict]:
     return [r for r in sandbox.admin.requests() if r["path"] == f"/api/{function}/"]
 
 
-def test_orders_paginate_across_page_boundaries(cartum_sandbox):
+def test_a_window_that_fits_one_answer(cartum_sandbox):
+    """Empty: one call. Short: one more read at the last row's offset tells it from a capped
+    page, once per client (the size is then known)."""
     expected = sorted(o["order_id"] for o in cartum_sandbox.admin.state()["orders"])
     client = make_client(cartum_sandbox.url)
 
-    got = [o["order_id"] for o in client.iter_orders(page_size=7)]
+    assert list(client.iter_orders(created_from="2099-01-01 00:00:00")) == []
+    assert len(api_calls(cartum_sandbox, "orders/get")) == 1
+    cartum_sandbox.admin.clear_requests()
+
+    got = sorted(o["order_id"] for o in client.iter_orders(page_size=200))
 
     assert got == expected
     calls = api_calls(cartum_sandbox, "orders/get")
-    assert len(calls) == len(expected) // 7 + 1  # full pages, then one short page ends it
-    assert [c["body"]["offset"] for c in calls[:3]] == [0, 7, 14]
-    assert all(c["body"]["limit"] == 7 for c in calls)
+    assert [(c["body"]["limit"], c["body"]["offset"]) for c in calls] == [(200, 0), (200, len(expected) - 1)]
+    cartum_sandbox.admin.clear_requests()
+    later = sorted(o["stat_created"] for o in cartum_sandbox.admin.state()["orders"])[10]
+    assert len(list(client.iter_orders(created_from=later, page_size=200))) == len(expected) - 10
+    assert len(api_calls(cartum_sandbox, "orders/get")) == 1  # fewer than an answer has held: not cut
+
+
+@pytest.mark.parametrize("sort", ["id", "newest_first"])
+@pytest.mark.parametrize("cap", [None, 20])
+def test_a_window_larger_than_a_page_is_read_in_complete_time_slices(cartum_sandbox, cap, sort):
+    cartum_sandbox.admin.action("set_orders_paging", {"page_cap": cap, "sort": sort})
+    expected = sorted(o["order_id"] for o in cartum_sandbox.admin.state()["orders"])
+    client = make_client(cartum_sandbox.url)
+
+    got = [o["order_id"] for o in client.iter_orders(created_from="2000-01-01", page_size=30)]
+
+    assert sorted(got) == expected  # every order, each once
+    page = cap or 30
+    calls = api_calls(cartum_sandbox, "orders/get")
+    assert len(calls) < 4 * len(expected) / page
+    # what was kept came from answers shorter than a page: none of them can have been cut
+    assert all(c["body"]["limit"] == 30 for c in calls)
+
+
+def old_offset_paging(client: CartumClient, body: dict, page_size: int) -> list[int]:
+    """The paging before issue 9: limit/offset until a short page."""
+    got: list[int] = []
+    while True:
+        rows = client.call("orders/get", {**body, "limit": page_size, "offset": len(got)}).get("orders") or []
+        got.extend(o["order_id"] for o in rows)
+        if len(rows) < page_size:
+            return got
+
+
+def churn(cartum_sandbox, state: dict, after_calls: int) -> tuple[set[int], set[int]]:
+    """Schedule, after ``after_calls`` orders/get answers, the deletion of one order in
+    four among the 40 newest and one new order in the window: (kept ids, new ids)."""
+    newest = sorted(state["orders"], key=lambda o: o["stat_created"], reverse=True)[:40]
+    deleted = [o["order_id"] for o in newest[::4]]
+    new = [{"order_id": 90000 + i, "stat_created": newest[i * 7]["stat_created"]} for i in range(3)]
+    cartum_sandbox.admin.action("schedule_order_changes", {"after_calls": after_calls, "delete": deleted,
+                                                           "upsert": new})
+    return {o["order_id"] for o in state["orders"]} - set(deleted), {o["order_id"] for o in new}
+
+
+def test_deletions_and_insertions_during_the_read_skip_nothing(cartum_sandbox):
+    """Newest first with a page cap of 20 (the client asks 30): the old paging loses orders
+    when the store changes between its pages; the sliced read loses none."""
+    cartum_sandbox.admin.action("set_orders_paging", {"page_cap": 20, "sort": "newest_first"})
+    state = cartum_sandbox.admin.state()
+    client = make_client(cartum_sandbox.url)
+
+    kept, new = churn(cartum_sandbox, state, after_calls=1)
+    cartum_sandbox.admin.action("set_orders_paging", {"page_cap": None})
+    old = old_offset_paging(client, {"from": "2000-01-01"}, 30)
+    assert kept - set(old), "the old paging should have skipped an order here"
+
+    cartum_sandbox.admin.action("upsert_orders", state["orders"])  # back to the start
+    cartum_sandbox.admin.action("delete_orders", sorted(new))
+    for after_calls in (1, 2, 5):
+        cartum_sandbox.admin.action("set_orders_paging", {"page_cap": 20})
+        kept, new = churn(cartum_sandbox, state, after_calls=after_calls)
+        got = [o["order_id"] for o in client.iter_orders(created_from="2000-01-01", page_size=30)]
+        assert len(got) == len(set(got))
+        assert kept <= set(got) <= kept | new | {o["order_id"] for o in state["orders"]}
+        cartum_sandbox.admin.action("upsert_orders", state["orders"])
+        cartum_sandbox.admin.action("delete_orders", sorted(new))
+
+
+def test_one_second_fuller_than_a_page_is_paged_with_overlap(cartum_sandbox):
+    second = "2026-03-01 10:00:00"
+    burst = [{"order_id": 50000 + i, "stat_created": second} for i in range(70)]
+    cartum_sandbox.admin.action("upsert_orders", burst)
+    cartum_sandbox.admin.action("set_orders_paging", {"page_cap": 20, "sort": "newest_first"})
+    client = make_client(cartum_sandbox.url)
+    list(client.iter_orders(created_from="2000-01-01", page_size=30))  # learns the cap
+    # a deletion at the newest end of the second while it is read by offset
+    cartum_sandbox.admin.action("schedule_order_changes", {"after_calls": 3, "delete": [50069, 50068]})
+    cartum_sandbox.admin.clear_requests()
+
+    got = [o["order_id"] for o in client.iter_orders(created_from=second, created_to=second, page_size=30)]
+
+    assert sorted(got) == list(range(50000, 50068))  # the pass that saw the shift is read again whole
+    offsets = [c["body"]["offset"] for c in api_calls(cartum_sandbox, "orders/get")]
+    assert offsets[:4] == [0, 0, 19, 38]  # the window, then pages overlapping by one row
+    assert offsets.count(0) >= 3  # the shift was seen and the second read again
+
+
+def test_orders_by_id_through_a_page_cap(cartum_sandbox):
+    ids = sorted(o["order_id"] for o in cartum_sandbox.admin.state()["orders"])
+    cartum_sandbox.admin.action("set_orders_paging", {"page_cap": 50})
+    client = make_client(cartum_sandbox.url)
+
+    got = sorted(o["order_id"] for o in client.get_orders_by_ids([*ids, 777777]))
+
+    assert got == ids
+    calls = api_calls(cartum_sandbox, "orders/get")
+    assert [len(c["body"]["ids"]) for c in calls] == [121, 71, 21, 1]  # the last finds only the missing one
 
 
 def test_catalog_pages_are_capped_at_500(cartum_sandbox):
@@ -202,7 +303,7 @@ def test_store_url_needs_a_scheme():
 
 @pytest.mark.parametrize("function, call", [
     ("auth", lambda c: c.authenticate()),
-    ("orders/get", lambda c: next(c.iter_orders(page_size=5))),
+    ("orders/get", lambda c: list(c.iter_orders(created_from="2099-01-01"))),
     ("catalog/export", lambda c: next(c.iter_products(page_size=5))),
     ("users/export", lambda c: next(c.iter_customers(page_size=5))),
     ("orders/get_available_statuses", lambda c: c.get_statuses()),

@@ -256,6 +256,45 @@ def test_orders_get_limit_offset(server, data):
     assert [o["order_id"] for o in ignored] == all_ids
 
 
+def test_orders_get_page_cap_and_newest_first(server, admin, data):
+    assert admin.state()["orders_paging"] == {"page_cap": None, "sort": "id"}
+    assert admin.action("set_orders_paging", {"page_cap": 30, "sort": "newest_first"}) == {
+        "page_cap": 30, "sort": "newest_first"}
+    newest = sorted(data["orders"], key=lambda o: (o["stat_created"], o["order_id"]), reverse=True)
+
+    first = orders(server, limit=100, offset=0)["response"]["orders"]  # capped silently, no hint
+    second = orders(server, limit=100, offset=30)["response"]["orders"]
+    unlimited = orders(server)["response"]["orders"]
+
+    assert [o["order_id"] for o in first + second] == [o["order_id"] for o in newest[:60]]
+    assert len(unlimited) == 30  # no limit is the cap too
+    assert admin.action("set_orders_paging", {"page_cap": None}) == {"page_cap": None, "sort": "newest_first"}
+    assert len(orders(server)["response"]["orders"]) == len(data["orders"])
+    for bad in ({"page_cap": 0}, {"page_cap": "50"}, {"sort": "oldest"}, {"cap": 5}, []):
+        with pytest.raises(RuntimeError, match="400"):
+            admin.action("set_orders_paging", bad)
+
+
+def test_scheduled_order_changes_land_between_two_calls(server, admin, data):
+    ids = [o["order_id"] for o in data["orders"]]
+    admin.action("schedule_order_changes", {"after_calls": 2, "delete": ids[:3],
+                                            "upsert": [{"order_id": 99001, "stat_created": "2025-05-30 10:00:00"}]})
+
+    one = orders(server, limit=10, offset=0)["response"]["orders"]
+    two = orders(server, limit=10, offset=0)["response"]["orders"]  # answered before the change
+    three = orders(server, limit=10, offset=0)["response"]["orders"]
+    everything = [o["order_id"] for o in orders(server)["response"]["orders"]]
+
+    assert [o["order_id"] for o in one] == [o["order_id"] for o in two] == ids[:10]
+    assert [o["order_id"] for o in three] == ids[3:13]
+    assert everything == ids[3:] + [99001]
+    assert admin.state()["scheduled_order_changes"] == []
+    assert admin.action("delete_orders", [ids[3], 123456]) == {"deleted": [ids[3]], "not_found": [123456]}
+    for bad in ({"after_calls": 0}, {"after_calls": 1, "delete": ["x"]}, {"after_calls": 1, "later": 1}):
+        with pytest.raises(RuntimeError, match="400"):
+            admin.action("schedule_order_changes", bad)
+
+
 def test_nothing_matched_is_empty(server):
     assert orders(server, ids=[999999]) == {"status": "EMPTY", "response": {}}
     assert orders(server, **{"from": "2030-01-01"}) == {"status": "EMPTY", "response": {}}
@@ -426,7 +465,8 @@ def test_command_line_serves_the_api():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(INCLUDE), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(
         [sys.executable, "-m", "cartum_roapp_sandbox.cartum", "--port", "0", "--orders", "12", "--products",
-         "8", "--customers", "4", "--login", "cli", "--password", "pw", "--token-ttl", "5"],
+         "8", "--customers", "4", "--login", "cli", "--password", "pw", "--token-ttl", "5",
+         "--orders-page-cap", "5", "--orders-sort", "newest_first"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         counts = process.stdout.readline()
@@ -435,6 +475,7 @@ def test_command_line_serves_the_api():
         answer = requests.post(f"{url}/api/auth/", json={"login": "cli", "password": "pw"}, timeout=5).json()
         assert answer["status"] == "OK" and len(answer["response"]["token"]) == 32
         assert SandboxAdmin(url).faults()["token_ttl"] == 5
+        assert SandboxAdmin(url).state()["orders_paging"] == {"page_cap": 5, "sort": "newest_first"}
     finally:
         process.terminate()
         process.wait(10)

@@ -1,6 +1,11 @@
 """A client for the Cartum store API (the Horoshop API): token auth with renewal, the
 ``{"status", "response"}`` envelope, pagination generators and clear errors.
 No Airflow imports; retries, backoff and throttling come from ``transport``.
+
+Orders by creation window are read by ``window`` (time slices that each fit one answer,
+so a deletion or insertion during the read skips nothing, and a silent page cap is
+learned rather than taken for the last page); orders by id are asked again for the ids a
+capped answer left out. Catalogue and customers page by offset.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import requests
 
 from .. import assumptions
 from ..ratelimit import LocalRateLimiter
+from .window import PageSize, WindowReader, WindowReadError, parse_bound
 from ..transport import (
     AccessDeniedError,
     ApiError,
@@ -85,6 +91,7 @@ class CartumClient:
         self._token_expires = 0.0
         self._token_ttl = token_ttl
         self._clock = clock
+        self._orders_pages = PageSize(asked=0)  # what orders/get answers showed of the page size
 
     def __repr__(self) -> str:
         return f"CartumClient(base_url={self.base_url!r}, login={self.login!r}, password='***')"
@@ -203,25 +210,62 @@ class CartumClient:
     def iter_orders(self, *, created_from: date | datetime | str | None = None,
                     created_to: date | datetime | str | None = None, statuses: Iterable[int] | None = None,
                     page_size: int = 100) -> Iterator[dict[str, Any]]:
-        """Orders created in a window (inclusive, store local time), oldest first."""
+        """Every order created in the window (inclusive, store local time) that exists
+        during the whole read, each once, in no particular order (see ``window``).
+
+        Without ``created_to`` the window is open: orders created while it is read may
+        come too; the reader does not set ``to`` to "now" itself, it needs no end to be
+        complete (an open-ended answer that is complete ends the window), and it knows no
+        store clock. A window that fits one answer costs one call (a first short page
+        costs one more, once per client, to tell it from a capped one)."""
         body: dict[str, Any] = {"additionalData": True}
-        if created_from is not None:
-            body["from"] = format_time(created_from)
-        if created_to is not None:
-            body["to"] = format_time(created_to)
         if statuses is not None:
             body["status"] = list(statuses)
-        for rows in self.iter_pages("orders/get", body, "orders", page_size):
-            yield from rows
+        known = self._orders_pages
+        pages = PageSize(asked=page_size, proven=min(known.proven, page_size),
+                         capped=known.capped and known.proven < page_size)
+
+        def fetch(lo: datetime | None, hi: datetime | None, offset: int) -> list[dict[str, Any]]:
+            bounds = {name: format_time(value) for name, value in (("from", lo), ("to", hi)) if value is not None}
+            answer = self.call("orders/get", {**body, **bounds, "limit": page_size, "offset": offset})
+            return list(answer.get("orders") or [])
+
+        reader = WindowReader(fetch, pages, assumptions.CARTUM_ORDER_CREATED_FIELD, "order_id")
+        lo, hi = parse_bound(created_from, end=False), parse_bound(created_to, end=True)
+        seen: set[Any] = set()
+        started = time.monotonic()
+        try:
+            for rows in reader.read(lo, hi):
+                fresh = [row for row in rows if row.get("order_id") not in seen]
+                seen.update(row.get("order_id") for row in fresh)
+                yield from fresh
+        except WindowReadError as exc:
+            raise CartumError(f"Cartum orders/get at {self.base_url}: {exc}") from None
+        finally:
+            if pages.proven >= known.proven:
+                self._orders_pages = pages
+        log.info("Cartum orders/get: window %s … %s: %d orders in %d calls, %d slices (pages of up to %s "
+                 "orders seen), %.1f s", lo or "the beginning", hi or "open", len(seen), reader.calls,
+                 max(reader.slices, 1), pages.proven or "?", time.monotonic() - started)
 
     def get_orders_by_ids(self, ids: Iterable[int]) -> Iterator[dict[str, Any]]:
-        """Orders by number, in batches small enough for the server's body limit."""
+        """Orders by number, in batches small enough for the server's body limit. A batch
+        answered with fewer orders than asked is asked again for the rest (a server may cap
+        its pages); an answer with none of them ends it (those orders do not exist)."""
         for batch in _chunks(sorted(set(ids)), assumptions.CARTUM_IDS_PER_CALL):
-            # Every order of a batch fits one page: no second call to learn the page was the last.
-            answer = self.call("orders/get", {"ids": batch, "additionalData": True, "limit": len(batch), "offset": 0})
-            rows = answer.get("orders") or []
-            log.info("Cartum orders/get: %d of %d orders by id", len(rows), len(batch))
-            yield from rows
+            wanted = batch
+            while wanted:
+                # Every order asked fits one page unless the server caps it.
+                answer = self.call("orders/get", {"ids": wanted, "additionalData": True, "limit": len(wanted),
+                                                  "offset": 0})
+                asked = set(wanted)
+                rows = [row for row in answer.get("orders") or [] if row.get("order_id") in asked]
+                log.info("Cartum orders/get: %d of %d orders by id", len(rows), len(wanted))
+                yield from rows
+                if len(rows) == len(wanted) or not rows:
+                    break
+                got = {row.get("order_id") for row in rows}
+                wanted = [i for i in wanted if i not in got]
 
     def iter_products(self, *, articles: Iterable[str] | None = None, page_size: int = CATALOG_PAGE_LIMIT,
                       **expr: Any) -> Iterator[dict[str, Any]]:

@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--extra-statuses", type=int, default=2, help="store-defined statuses (ids 7, 8, ...)")
     parser.add_argument("--login", default="sandbox_admin")
     parser.add_argument("--password", default="sandbox-password")
+    parser.add_argument("--orders-page-cap", type=int, default=None,
+                        help="cap orders/get pages silently at this many orders (default: no cap)")
+    parser.add_argument("--orders-sort", choices=("id", "newest_first"), default="id",
+                        help="orders/get order: by id, or newest first by stat_created")
     parser.add_argument("--token-ttl", type=float, default=600.0, help="seconds a token lives")
     args = parser.parse_args(argv)
 
@@ -34,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{len(data['users'])} users, {len(data['statuses'])} statuses, languages {','.join(languages)}",
           flush=True)
     app = CartumSandbox(data, login=args.login, password=args.password)
+    app.admin("set_orders_paging", {"page_cap": args.orders_page_cap, "sort": args.orders_sort})
     serve_from_command_line(app, args, faults_from_arguments(args, token_ttl=args.token_ttl))
 
 

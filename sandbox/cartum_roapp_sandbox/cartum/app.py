@@ -12,7 +12,14 @@ Choices where the contract is silent (kept here, in one place):
   ``offset`` is ignored unless ``limit`` is sent, on every paged function;
 - ``orders/update`` applies each item all-or-nothing: an item with an unknown status or a
   bad paid flag is skipped whole and logged; both ``payed`` and ``paid`` are accepted;
-- parameters of the wrong type answer ``ERROR`` with a message naming the parameter.
+- parameters of the wrong type answer ``ERROR`` with a message naming the parameter;
+- ``orders/get`` answers by order id ascending by default.
+
+Paging behaviour of real platforms, on demand (``set_orders_paging``, ``--orders-page-cap``,
+``--orders-sort``): ``page_cap`` caps ``orders/get`` pages silently (ask 100, get 50);
+``sort`` ``newest_first`` answers by ``stat_created`` descending (order id descending among
+equal times). ``schedule_order_changes`` deletes and upserts orders right after the N-th
+``orders/get`` answer from now, so a test changes the store while a window is being read.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ LINE_FIELDS = {"article": str, "title": str, "price": NUMBER, "quantity": int, "
 PRODUCT_FIELDS = {"article": str, "parent_article": str, "title": dict, "description": dict, "price": NUMBER,
                   "price_old": NUMBER, "quantity": NUMBER, "parent": dict, "display_in_showcase": int}
 USER_FIELDS = {"id": int, "registered": str}
+ORDER_SORTS = ("id", "newest_first")
 
 Handler = Callable[[dict[str, Any], FaultSettings], tuple[str, dict[str, Any]]]
 
@@ -66,6 +74,9 @@ class CartumSandbox:
         self.password = password
         self.api_access = True
         self.statuses_function = True
+        self.orders_page_cap: int | None = None
+        self.orders_sort = "id"
+        self._order_changes: list[dict[str, Any]] = []  # scheduled by schedule_order_changes
         self._orders: dict[int, dict[str, Any]] = {o["order_id"]: o for o in data.get("orders", [])}
         self._products: dict[str, dict[str, Any]] = {p["article"]: p for p in data.get("products", [])}
         self._users: dict[int, dict[str, Any]] = {u["id"]: u for u in data.get("users", [])}
@@ -153,6 +164,8 @@ class CartumSandbox:
                 "languages": self.languages,
                 "api_access": self.api_access,
                 "statuses_function": self.statuses_function,
+                "orders_paging": {"page_cap": self.orders_page_cap, "sort": self.orders_sort},
+                "scheduled_order_changes": self._order_changes,
                 "login": self.login,
                 "active_tokens": sum(1 for expiry in self._tokens.values() if expiry > now),
             })
@@ -164,7 +177,8 @@ class CartumSandbox:
             "remove_orders": self._remove_orders,
             "expire_tokens": self._expire_tokens, "set_api_access": self._set_api_access,
             "set_credentials": self._set_credentials, "set_statuses_function": self._set_statuses_function,
-            "add_statuses": self._add_statuses,
+            "add_statuses": self._add_statuses, "delete_orders": self._delete_orders,
+            "set_orders_paging": self._set_orders_paging, "schedule_order_changes": self._schedule_order_changes,
         }
         if action not in actions:
             raise KeyError(f"known actions: {sorted(actions)}")
@@ -200,10 +214,15 @@ class CartumSandbox:
         rows = [o for _, o in sorted(self._orders.items())
                 if (start is None or o["stat_created"] >= start) and (stop is None or o["stat_created"] <= stop)
                 and (ids is None or o["order_id"] in ids) and (status is None or o["stat_status"] in status)]
-        rows = _page(rows, body, cap=None)
+        if self.orders_sort == "newest_first":
+            rows.sort(key=lambda o: (o["stat_created"], o["order_id"]), reverse=True)
+        rows = _page(rows, body, cap=self.orders_page_cap)
+        # the answer is taken before the scheduled changes: they land between two calls
+        rows = [{k: v for k, v in o.items() if k != "lang"} for o in rows]
+        self._apply_due_order_changes()
         if not rows:
             return "EMPTY", {}
-        return "OK", {"orders": [{k: v for k, v in o.items() if k != "lang"} for o in rows]}
+        return "OK", {"orders": rows}
 
     def _get_statuses(self, body: dict[str, Any], faults: FaultSettings) -> tuple[str, dict[str, Any]]:
         return "OK", {"statuses": [self._statuses[k] for k in sorted(self._statuses)]}
@@ -380,6 +399,48 @@ class CartumSandbox:
             raise ValueError('set_credentials takes {"login": "...", "password": "..."}')
         self.login, self.password = payload["login"], payload["password"]
         return {"login": self.login}
+
+    def _delete_orders(self, payload: Any) -> dict[str, Any]:
+        if not isinstance(payload, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in payload):
+            raise ValueError("delete_orders takes a list of order ids")
+        deleted = [i for i in payload if self._orders.pop(i, None) is not None]
+        return {"deleted": deleted, "not_found": [i for i in payload if i not in deleted]}
+
+    def _set_orders_paging(self, payload: Any) -> dict[str, Any]:
+        if not isinstance(payload, dict) or set(payload) - {"page_cap", "sort"}:
+            raise ValueError('set_orders_paging takes {"page_cap": N or null, "sort": "id" or "newest_first"}')
+        cap = payload.get("page_cap", self.orders_page_cap)
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ValueError(f"page_cap must be a positive integer or null, got {cap!r}")
+        sort = payload.get("sort", self.orders_sort)
+        if sort not in ORDER_SORTS:
+            raise ValueError(f"sort must be one of {ORDER_SORTS}, got {sort!r}")
+        self.orders_page_cap, self.orders_sort = cap, sort
+        return {"page_cap": cap, "sort": sort}
+
+    def _schedule_order_changes(self, payload: Any) -> dict[str, Any]:
+        """``{"after_calls": N, "delete": [ids], "upsert": [orders]}``: applied right after
+        the N-th ``orders/get`` answer from now (N >= 1), before the next request."""
+        if not isinstance(payload, dict) or set(payload) - {"after_calls", "delete", "upsert"}:
+            raise ValueError('schedule_order_changes takes {"after_calls": N, "delete": [ids], "upsert": [orders]}')
+        after = payload.get("after_calls")
+        if isinstance(after, bool) or not isinstance(after, int) or after < 1:
+            raise ValueError(f"after_calls must be an integer of at least 1, got {after!r}")
+        delete, upsert = payload.get("delete", []), payload.get("upsert", [])
+        if not isinstance(delete, list) or not all(isinstance(i, int) for i in delete):
+            raise ValueError("delete takes a list of order ids")
+        _dict_list(upsert, "upsert")
+        self._order_changes.append({"calls_left": after, "delete": list(delete), "upsert": copy.deepcopy(upsert)})
+        return {"scheduled": self._order_changes}
+
+    def _apply_due_order_changes(self) -> None:
+        for change in list(self._order_changes):
+            change["calls_left"] -= 1
+            if change["calls_left"] <= 0:
+                self._order_changes.remove(change)
+                self._delete_orders(change["delete"])
+                if change["upsert"]:
+                    self._upsert_orders(change["upsert"])
 
     def _set_statuses_function(self, payload: Any) -> dict[str, Any]:
         self.statuses_function = _flag(payload, "available")
