@@ -7,7 +7,7 @@ timezone (equal timestamps, clock skew and the repeated autumn hour lose nothing
 (2) by id: every synced order not yet in a final status, every quarantined order, and,
 every ``final_reread_minutes``, the orders that became final in the last ``final_days``
 (a payment arriving after Delivered, a reopened order). An order asked by id that Cartum
-no longer has (asked twice) is marked gone: it leaves the re-read set, its open
+no longer returns is marked gone: it leaves the re-read set, its open
 quarantine rows are resolved, and its RO App order is left as it is.
 The catalogue is read whole on the first run and then every ``catalog_refresh_minutes``;
 between refreshes only articles that orders mention and whose product RO App does not
@@ -90,7 +90,7 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
     reread = [i for i in plan.open_order_ids if i not in orders]
     for order in ctx.cartum.get_orders_by_ids(reread):
         orders[int(order["order_id"])] = order
-    gone = _gone_orders(ctx, [i for i in reread if i not in orders], orders)
+    gone = _gone_orders(ctx, [i for i in reread if i not in orders])
     back = [str(i) for i in orders if (row := known.get(str(i))) is not None and row.details.get("gone_at")]
     if back and ctx.state.mark_orders_gone(back, gone=False):
         log.info("extract_orders: %d order(s) marked gone are in Cartum again and sync as usual: %s",
@@ -107,17 +107,12 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
     return {"orders": len(rows), "skipped": skipped, "reread": len(reread), "gone": len(gone)}
 
 
-def _gone_orders(ctx: RunContext, missing: list[int], orders: dict[int, dict[str, Any]]) -> list[int]:
-    """Orders asked by id that Cartum did not return are asked once more on their own (an
-    answer short for any other reason costs one call, not an order); those missing twice
-    are gone: marked in the id map (they leave the re-read set) and their open quarantine
-    rows resolved. Their RO App orders stay as they are and nothing is posted there: the
-    sync changes only what it wrote, and a deletion in Cartum is no change of the order."""
-    if not missing:
-        return []
-    for order in ctx.cartum.get_orders_by_ids(missing):
-        orders[int(order["order_id"])] = order
-    gone = [i for i in missing if i not in orders]
+def _gone_orders(ctx: RunContext, gone: list[int]) -> list[int]:
+    """Orders asked by id that Cartum did not return are gone (``get_orders_by_ids`` asks a
+    short answer again for the rest, so a capped page is no deletion): marked in the id map
+    (they leave the re-read set) and their open quarantine rows resolved. Their RO App
+    orders stay as they are and nothing is posted there: the sync changes only what it
+    wrote, and a deletion in Cartum is no change of the order."""
     if not gone:
         return []
     keys = [str(i) for i in gone]
