@@ -21,7 +21,6 @@ from cartum_roapp_sync.pipeline.steps import STEPS, finish_run, run_step
 from tests.pipeline.harness import Harness
 
 DELIVERED = 3
-FINAL_STATUSES = (3, 4)
 CARTUM_IDS_PER_CALL = 200
 #: The order the pipeline looks for a product title in when the store's language is missing.
 FALLBACK_LANGUAGES = ("ua", "uk", "ru", "en")
@@ -74,10 +73,20 @@ def expected_title(product: dict[str, Any], language: str) -> tuple[str, bool]:
     return product["article"], True
 
 
-def open_order_count(cartum_state: dict[str, Any], synced_ids: Iterable[int]) -> int:
+def final_statuses(cartum_state: dict[str, Any], roapp_state: dict[str, Any], config: StoreConfig) -> set[int]:
+    """The Cartum statuses after which an order is final, from the two sandboxes' data: those
+    Cartum calls successful, those matched to an RO App status whose group is closed
+    (successfully or not), and the store's own ``final_statuses``."""
+    closed = {s["id"] for s in roapp_state["statuses"] if s["group"]["name"].startswith("Closed")}
+    return ({s["id"] for s in cartum_state["statuses"] if s["is_successful"]} | set(config.final_statuses)
+            | {int(c) for c, r in config.status_map.items() if r in closed})
+
+
+def open_order_count(cartum_state: dict[str, Any], synced_ids: Iterable[int], final: Iterable[int]) -> int:
     """Synced orders whose Cartum status is not final: each run re-reads them by id."""
     status = {o["order_id"]: o["stat_status"] for o in cartum_state["orders"]}
-    return sum(1 for i in synced_ids if status[i] not in FINAL_STATUSES)
+    final = set(final)
+    return sum(1 for i in synced_ids if status[i] not in final)
 
 
 def no_change_cartum_calls(open_orders: int) -> int:

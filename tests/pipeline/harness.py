@@ -10,7 +10,7 @@ from typing import Any
 from cartum_roapp_sync.cartum.client import CartumClient
 from cartum_roapp_sync.config import StoreConfig, parse_store
 from cartum_roapp_sync.pipeline.context import RunContext
-from cartum_roapp_sync.pipeline.reconcile import STORE_TIMEZONE
+from cartum_roapp_sync.assumptions import CARTUM_STORE_TIMEZONE as STORE_TIMEZONE
 from cartum_roapp_sync.pipeline.steps import STEPS, finish_run, run_step
 from cartum_roapp_sync.roapp.client import RoAppClient
 from cartum_roapp_sync.state.store import StateStore

@@ -143,8 +143,9 @@ def test_a_reconcile_with_nothing_to_find_writes_nothing_and_counts_zero(small_s
 #: The first pass of 03:00–04:00 is EEST (UTC+3), the second EET (UTC+2): both are stamped
 #: "2026-10-25 03:MM:SS" in Cartum's store-local text.
 FIRST_PASS = ["2026-10-25 03:05:00", "2026-10-25 03:30:00", "2026-10-25 03:58:00"]
-SECOND_PASS_BEHIND = ["2026-10-25 03:02:00", "2026-10-25 03:20:00", "2026-10-25 03:47:59"]
-SECOND_PASS_IN_OVERLAP = "2026-10-25 03:52:00"
+SECOND_PASS = ["2026-10-25 03:02:00", "2026-10-25 03:20:00", "2026-10-25 03:47:59"]
+LATER = "2026-10-25 05:30:00"
+IN_OVERLAP = "2026-10-25 05:25:00"
 
 
 @pytest.fixture
@@ -159,6 +160,11 @@ def autumn_cartum():
 
 def test_orders_stamped_in_both_passes_of_the_repeated_hour_all_arrive_after_a_reconcile(
         autumn_cartum, roapp_sandbox, engine):
+    """The incremental read start covers a repeated hour next to the watermark
+    (tests/pipeline/test_repeated_hour.py); second-pass orders that become visible only
+    once the watermark has moved past the repeated hour (a slow commit, an import) are
+    older than any incremental start, and the reconcile window, from a date's midnight,
+    holds both passes."""
     since = (date.today() - date(2026, 10, 25)).days + 2   # windows that reach back to that night
     sync = make_sync(autumn_cartum, roapp_sandbox, engine, import_days=since + 20, reconcile_days=since)
     first = [add_order(sync, created, status=2) for created in FIRST_PASS]
@@ -166,13 +172,16 @@ def test_orders_stamped_in_both_passes_of_the_repeated_hour_all_arrive_after_a_r
     assert set(first) <= set(expected)
     assert sync.state.cursor(ORDERS).value == FIRST_PASS[-1]
 
-    # the clock went back: the second pass's orders are stamped before 03:58 of the first
-    behind = [add_order(sync, created, status=2) for created in SECOND_PASS_BEHIND]
-    in_overlap = add_order(sync, SECOND_PASS_IN_OVERLAP, status=2)
+    later = add_order(sync, LATER, status=2)
+    assert sync.harness.run(run_id="later")["run"]["mode"] == "incremental"
+    assert sync.state.cursor(ORDERS).value == LATER
+    # the second pass's orders show up now, stamped before 03:58 of the first pass
+    behind = [add_order(sync, created, status=2) for created in SECOND_PASS]
+    in_overlap = add_order(sync, IN_OVERLAP, status=2)
     summary = sync.harness.run(run_id="incremental")
     assert summary["run"]["mode"] == "incremental"
     held = set(sync.view().orders_by_cartum_id)
-    assert in_overlap in held and not set(behind) & held, "only the order inside the overlap is read"
+    assert {later, in_overlap} <= held and not set(behind) & held, "only the order inside the overlap is read"
 
     nightly_due(sync)
     summary = sync.harness.run(run_id="nightly")
@@ -180,7 +189,7 @@ def test_orders_stamped_in_both_passes_of_the_repeated_hour_all_arrive_after_a_r
     assert (run["status"], run["mode"], run["found_by_reconcile"]) == ("success", "reconcile", len(behind))
     assert all(str(i) in run["warnings"][0] for i in behind)
     view = sync.view()
-    expected = {**expected, **now_in_cartum(sync, [*behind, in_overlap])}
+    expected = {**expected, **now_in_cartum(sync, [later, *behind, in_overlap])}
     checks.check_orders(sync.cartum.admin.state(), view, sync.config, expected)
     checks.assert_no_duplicates(view)
 

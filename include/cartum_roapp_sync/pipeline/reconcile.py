@@ -23,7 +23,7 @@ Rules:
   one (it read the whole import window).
 - **The window.** Orders created since 00:00 of the store-local date ``reconcile_days`` ago,
   never before the first import's window (orders older than that were left out on purpose).
-  Store-local dates and hours follow the timezone's rules (``STORE_TIMEZONE``): Cartum
+  Store-local dates and hours follow the timezone's rules (the store's ``timezone`` setting): Cartum
   compares creation times as local text, so a window from a date's midnight holds both
   passes of a repeated hour.
 - **Found by reconcile.** An order only the reconcile window read (created before the
@@ -50,8 +50,7 @@ from .rundata import RunPlan
 
 log = logging.getLogger(__name__)
 
-#: The store's timezone for the schedule and the window (one place: a per-store setting can
-#: replace it).
+#: The timezone of a store whose settings name none (``StoreConfig.timezone`` overrides it).
 STORE_TIMEZONE = assumptions.CARTUM_STORE_TIMEZONE
 
 #: Found orders named one by one in the run's warnings; the rest are counted.
@@ -63,15 +62,16 @@ def plan(ctx: RunContext, base: RunPlan, now: datetime) -> RunPlan:
     if base.first_import:
         return base
     facts = ctx.state.get_store_state() or {}
-    reason = due(ctx.config.reconcile_hour, facts, now)
+    reason = due(ctx.config.reconcile_hour, facts, now, ctx.config.timezone)
     if reason is None:
         return base
-    base.reconcile_from = window_start(ctx.config.reconcile_days, ctx.config.import_days, facts, now)
+    base.reconcile_from = window_start(ctx.config.reconcile_days, ctx.config.import_days, facts, now,
+                                       ctx.config.timezone)
     base.reconcile_reason = reason
     return base
 
 
-def due(hour: int, facts: dict[str, Any], now: datetime) -> str | None:
+def due(hour: int, facts: dict[str, Any], now: datetime, zone: str = STORE_TIMEZONE) -> str | None:
     """``requested`` when a request came after the last pass, ``nightly`` when the last pass
     started before the latest scheduled moment (today's ``hour`` in store time, or
     yesterday's before that hour), else None. With no pass recorded yet, one is due."""
@@ -79,32 +79,33 @@ def due(hour: int, facts: dict[str, Any], now: datetime) -> str | None:
     requested = _aware(facts.get("reconcile_requested_at"))
     if requested is not None and (done is None or requested > done):
         return "requested"
-    if done is None or done < latest_scheduled(hour, now):
+    if done is None or done < latest_scheduled(hour, now, zone):
         return "nightly"
     return None
 
 
-def latest_scheduled(hour: int, now: datetime) -> datetime:
+def latest_scheduled(hour: int, now: datetime, zone: str = STORE_TIMEZONE) -> datetime:
     """The latest ``hour``:00 store time at or before ``now``. In a repeated hour the first
     pass counts (fold 0), so the second pass does not make a second reconcile."""
-    zone = ZoneInfo(STORE_TIMEZONE)
-    local = now.astimezone(zone)
+    local_zone = ZoneInfo(zone)
+    local = now.astimezone(local_zone)
     for day in (local.date(), local.date() - timedelta(days=1)):
-        moment = datetime.combine(day, time(hour), tzinfo=zone).astimezone(timezone.utc)
+        moment = datetime.combine(day, time(hour), tzinfo=local_zone).astimezone(timezone.utc)
         if moment <= now:
             return moment
     raise AssertionError("yesterday's hour is always past")
 
 
-def window_start(days: int, import_days: int, facts: dict[str, Any], now: datetime) -> str:
+def window_start(days: int, import_days: int, facts: dict[str, Any], now: datetime,
+                 zone: str = STORE_TIMEZONE) -> str:
     """00:00 of the store-local date ``days`` ago, as Cartum writes times; never before the
     first import's window (``import_days`` before the first import)."""
-    zone = ZoneInfo(STORE_TIMEZONE)
-    start = datetime.combine(now.astimezone(zone).date() - timedelta(days=days), time()).strftime(CARTUM_TIME)
+    local_zone = ZoneInfo(zone)
+    start = datetime.combine(now.astimezone(local_zone).date() - timedelta(days=days), time()).strftime(CARTUM_TIME)
     imported = _aware(facts.get("first_import_at"))
     if imported is None:
         return start
-    floor = (imported.astimezone(zone) - timedelta(days=import_days)).strftime(CARTUM_TIME)
+    floor = (imported.astimezone(local_zone) - timedelta(days=import_days)).strftime(CARTUM_TIME)
     return max(start, floor)
 
 

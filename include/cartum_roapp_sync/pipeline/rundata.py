@@ -41,6 +41,7 @@ class RunPlan:
     import_cutoff: str | None        # skip_statuses apply to new orders created up to here
     catalog_full: bool               # read the whole catalogue (else only unknown articles)
     open_order_ids: list[int] = field(default_factory=list)  # synced, not final, or in quarantine
+    final_reread: bool = False       # open_order_ids include the recently final orders (hourly)
     reconcile_from: str | None = None  # a reconcile pass: orders are read from here (``reconcile``)
     reconcile_reason: str | None = None  # why: "requested" or "nightly"
 

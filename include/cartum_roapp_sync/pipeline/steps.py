@@ -37,10 +37,15 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
     Two problems degrade instead of stopping (``setup_checks.split_for_run``): a listed
     manager no longer eligible while another is (dropped: the others get the orders), and,
     after the first import, a Cartum status nobody matched (its orders are held by data
-    quality). Each is logged as a WARNING on every run until fixed."""
-    from ..setup_checks import split_for_run, validate_store
+    quality). Each is logged as a WARNING on every run until fixed.
 
-    problems = validate_store(ctx.config, ctx.cartum, ctx.roapp, deep=False)
+    The two status lists it reads also give the store's final statuses
+    (``setup_checks.final_statuses``), kept in the store facts for the orders loader and
+    the next run's plan: no call of its own."""
+    from ..setup_checks import final_statuses, split_for_run, validate_store
+
+    seen: dict[str, Any] = {}
+    problems = validate_store(ctx.config, ctx.cartum, ctx.roapp, deep=False, seen=seen)
     unanswered = [p for p in problems if isinstance(p.cause, RetriableApiError)]
     if unanswered:
         # Not a wrong setup: an API that did not answer (a 429 storm, an outage). Airflow retries.
@@ -50,12 +55,23 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
     if stopping:
         raise FatalStepError(f"store {ctx.config.store_id!r} cannot sync until its setup is fixed (nothing was "
                              f"read or written): " + "; ".join(str(p) for p in stopping))
+    if "cartum_statuses" in seen and "roapp_statuses" in seen:
+        _keep_final_statuses(ctx, final_statuses(seen["cartum_statuses"], seen["roapp_statuses"], ctx.config))
     for warning in warnings:
         log.warning("validate_setup: store %s syncs with a degraded setup: %s", ctx.config.store_id, warning)
     ctx.state.add_run_warnings(ctx.run_id, [f"degraded setup: {w}" for w in warnings])
     if not warnings:
         log.info("validate_setup: store %s is set up correctly", ctx.config.store_id)
     return {"problems": 0, "warnings": warnings}
+
+
+def _keep_final_statuses(ctx: RunContext, final: list[int]) -> None:
+    before = (ctx.state.get_store_state() or {}).get("final_statuses")
+    if before != final:
+        ctx.state.set_store_state(final_statuses=final)
+        log.info("validate_setup: store %s: Cartum statuses %s are final (re-read every %d min for %d days "
+                 "after an order reaches one), was %s", ctx.config.store_id, final, ctx.config.final_reread_minutes,
+                 ctx.config.final_days, before)
 
 
 def start_run(ctx: RunContext) -> dict[str, Any]:
@@ -69,10 +85,11 @@ def start_run(ctx: RunContext) -> dict[str, Any]:
     ctx.data.save_plan(plan)
     mode = {"first_import": "FIRST IMPORT", "incremental": "incremental",
             "reconcile": f"RECONCILE ({plan.reconcile_reason}): orders created since {plan.reconcile_from}"}[plan.mode]
-    log.info("run %s of store %s: %s; reading from %s; %s; %d open order(s) to re-read",
+    log.info("run %s of store %s: %s; reading from %s; %s; %d open order(s) to re-read%s",
              ctx.run_id, ctx.config.store_id, mode,
              ", ".join(f"{name} {start or 'the beginning'}" for name, start in plan.starts.items()),
-             "full catalogue" if plan.catalog_full else "catalogue on demand", len(plan.open_order_ids))
+             "full catalogue" if plan.catalog_full else "catalogue on demand", len(plan.open_order_ids),
+             " (the hourly re-read of recently final orders included)" if plan.final_reread else "")
     return plan.to_dict()
 
 
@@ -173,6 +190,10 @@ def finish_run(ctx: RunContext) -> dict[str, Any]:
     error_text = "; ".join(f"{name}: {outcomes.get(name, (None, None))[1] or 'did not finish'}"
                            for name in missing) or None
     summary = ctx.state.finish_run(ctx.run_id, "failed" if missing else "success", error_text)
+    purged = ctx.state.purge_resolved_quarantine(ctx.config.quarantine_keep_days)
+    if purged:
+        log.info("quarantine: %d row(s) resolved more than %d days ago purged", purged,
+                 ctx.config.quarantine_keep_days)
     run = summary["run"] or {}
     if not missing and run.get("mode") in ("first_import", "reconcile"):
         # The pass is done: the next is due at the next reconcile_hour, or when asked for

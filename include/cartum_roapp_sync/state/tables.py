@@ -26,6 +26,10 @@ store_state = Table(
     # when one was last asked for (``cartum-roapp stores reconcile``, the DAG's ``reconcile`` param).
     Column("reconciled_at", DateTime(timezone=True)),
     Column("reconcile_requested_at", DateTime(timezone=True)),
+    # The Cartum statuses found final by the last setup check (``setup_checks.final_statuses``),
+    # and when the orders in them were last re-read (hourly, for ``final_days``).
+    Column("final_statuses", JSON),
+    Column("final_reread_at", DateTime(timezone=True)),
 )
 
 #: How far each entity has been read, per store: one row per (entity, cursor name). The
@@ -130,6 +134,8 @@ quarantine = Table(
     Column("attempts", Integer, nullable=False, default=1, server_default=text("1")),  # runs it failed in
     Column("first_seen_at", DateTime(timezone=True)),
     Column("last_seen_at", DateTime(timezone=True)),
+    # Why a row was resolved when not by loading: e.g. its order was deleted in Cartum.
+    Column("resolution", Text),
 )
 
 #: What became of each step of a run: done, or failed with its error (the last try counts).
@@ -161,9 +167,9 @@ _OLD_CURSOR_COLUMNS = (("orders_watermark", "orders", "created"), ("customers_wa
 
 
 #: Columns later versions added to a table that already existed: ``upgrade`` adds them.
-_ADDED_COLUMNS = ((quarantine, ("attempts", "first_seen_at", "last_seen_at")),
+_ADDED_COLUMNS = ((quarantine, ("attempts", "first_seen_at", "last_seen_at", "resolution")),
                   (runs, ("mode", "warnings", "found_by_reconcile")),
-                  (store_state, ("reconciled_at", "reconcile_requested_at")))
+                  (store_state, ("reconciled_at", "reconcile_requested_at", "final_statuses", "final_reread_at")))
 
 
 def _add_missing_columns(connection: Any) -> None:

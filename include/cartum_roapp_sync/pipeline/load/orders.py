@@ -14,7 +14,7 @@ from ... import assumptions
 from ...entities import CLIENTS, ORDERS, PRODUCTS
 from ...setup_checks import eligible_managers
 from ...state.cursors import CARTUM_TIME
-from ...state.store import IdMapRow, utcnow
+from ...state.store import IdMapRow
 from ...transport import NotFoundError, ValidationError
 from ..context import RunContext, store_now_text
 from ..errors import FatalStepError
@@ -37,6 +37,7 @@ class OrderLoader(EntityLoader):
         self._product_ids: dict[str, int] = {}
         self._crashed: dict[str, int] = {}   # order key → RO App order found by its marker
         self._clients: dict[str, Any] | None = None  # this run's client records, read when one must heal
+        self._final: set[int] | None = None  # the store's final Cartum statuses
 
     # reference data, read once and only when an order is written
     def managers(self) -> list[int]:
@@ -106,7 +107,7 @@ class OrderLoader(EntityLoader):
     def _custom_values(self, record: Any) -> dict[str, Any]:
         fields = self.custom_fields()
         values = {"Store": self.ctx.config.name, "External ID": str(record.order_id),
-                  "Created": record.created, "Last update": store_now_text()}
+                  "Created": record.created, "Last update": store_now_text(self.ctx.config.timezone)}
         return {f"f{fields[title]}": value for title, value in values.items() if title in fields}
 
     def _notes(self, record: Any) -> str:
@@ -114,10 +115,10 @@ class OrderLoader(EntityLoader):
                 f"{self.marker(record)}")
 
     def details(self, record: Any, row: IdMapRow | None) -> dict[str, Any]:
-        return {**(row.details if row else {}), "cartum_status": record.cartum_status,
-                "roapp_status_id": record.roapp_status_id, "steps": list(ORDER_STEPS),
-                "comment": record.delivery_comment, "paid": record.paid, "client_key": record.client_key,
-                "lines": _lines(record)}
+        return self._finality({**(row.details if row else {}), "cartum_status": record.cartum_status,
+                               "roapp_status_id": record.roapp_status_id, "steps": list(ORDER_STEPS),
+                               "comment": record.delivery_comment, "paid": record.paid,
+                               "client_key": record.client_key, "lines": _lines(record)}, record)
 
     def lookups(self, records: list[Any]) -> None:
         """Orders RO App may hold although the id map does not say so (a create whose answer
@@ -130,7 +131,7 @@ class OrderLoader(EntityLoader):
         wanted = {m: k for m, k in wanted.items() if k not in rows or rows[k].roapp_id is None}
         if not wanted:
             return
-        created = [utc_of_store_time(r.created) for r in records if self.marker(r) in wanted]
+        created = [utc_of_store_time(r.created, self.ctx.config.timezone) for r in records if self.marker(r) in wanted]
         since = min(c for c in created if c is not None) - timedelta(days=1) if any(created) else None
         found = self.roapp.find_orders(branches=[self.ctx.config.location_id],
                                        created_at=(since.isoformat(),) if since else None)
@@ -373,16 +374,34 @@ class OrderLoader(EntityLoader):
 
     def finish(self, reached: str | None) -> None:
         """The first import's facts: when it ran, and up to which creation time it judged
-        orders (``skip_statuses_on_import`` applies to orders created up to there)."""
-        if self.ctx.data.plan().first_import:
-            self.state.set_store_state(import_cutoff=reached, first_import_at=utcnow())
+        orders (``skip_statuses_on_import`` applies to orders created up to there); after a
+        run that re-read the recently final orders, when (the next such re-read is due
+        ``final_reread_minutes`` later)."""
+        plan = self.ctx.data.plan()
+        if plan.first_import:
+            self.state.set_store_state(import_cutoff=reached, first_import_at=self.state.now())
+        elif plan.final_reread:  # the recently final orders were re-read and loaded: next time in an hour
+            self.state.set_store_state(final_reread_at=self.state.now())
 
     def remember(self, record: Any, row: IdMapRow) -> None:
         # Two Cartum statuses mapped to one RO App status change nothing in RO App, but the
-        # Cartum status decides whether the order is final (and stops being re-read).
-        if row.details.get("cartum_status") != record.cartum_status:
-            self.state.record_progress(ORDERS.name, self.key(record),
-                                       {**row.details, "cartum_status": record.cartum_status})
+        # Cartum status decides whether the order is final (re-read hourly, for final_days).
+        details = self._finality({**row.details, "cartum_status": record.cartum_status}, record)
+        if details != row.details:
+            self.state.record_progress(ORDERS.name, self.key(record), details)
+
+    def _finality(self, details: dict[str, Any], record: Any) -> dict[str, Any]:
+        """``final_since``: when the sync first saw the order in a final status (the store's
+        final statuses, as ``validate_setup`` found them); kept while it stays final, from
+        one final status to another, and cleared when the order goes back (reopened)."""
+        if self._final is None:
+            self._final = self.state.final_statuses(self.ctx.config.final_statuses)
+        details = dict(details)
+        if record.cartum_status is not None and int(record.cartum_status) in self._final:
+            details["final_since"] = details.get("final_since") or self.state.now().isoformat()
+        else:
+            details.pop("final_since", None)
+        return details
 
     def update(self, record: Any, row: IdMapRow) -> bool:
         """Push what changed in Cartum (items, status, client and fields, payment and delivery
@@ -480,13 +499,13 @@ def _names_field(exc: ValidationError, name: str) -> bool:
     return name in (exc.field_errors or {}) or name in str(exc)
 
 
-def utc_of_store_time(text: Any) -> datetime | None:
-    """A Cartum time (the store's local time) in UTC, or None when it does not parse."""
+def utc_of_store_time(text: Any, zone: str = assumptions.CARTUM_STORE_TIMEZONE) -> datetime | None:
+    """A Cartum time (the store's local time, in ``zone``) in UTC, or None when it does not parse."""
     try:
         local = datetime.strptime(str(text), CARTUM_TIME)
     except ValueError:
         return None
-    return local.replace(tzinfo=ZoneInfo(assumptions.CARTUM_STORE_TIMEZONE)).astimezone(timezone.utc)
+    return local.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
 
 
 def _lines(record: Any) -> list[list[Any]]:

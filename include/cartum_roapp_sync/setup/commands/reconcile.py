@@ -18,7 +18,7 @@ from ..prompts import Prompter
 def cmd_reconcile(args: argparse.Namespace, ui: Prompter | None) -> int:
     from ...dags import SCHEDULE
     from ...entities import ORDERS
-    from ...pipeline.reconcile import STORE_TIMEZONE, window_start
+    from ...pipeline.reconcile import window_start
     from ...state.airflow import state_engine
     from ...state.store import StateStore, as_utc
     from ..airflow_store import dag_timing, read_entries
@@ -32,11 +32,11 @@ def cmd_reconcile(args: argparse.Namespace, ui: Prompter | None) -> int:
     facts = state.get_store_state() or {}
     asked = state.request_reconcile()
     last = facts.get("reconciled_at")
-    out(f"Reconcile requested for store {config.store_id!r} ({config.name}) at {_local(asked, STORE_TIMEZONE)} (store time). Its "
-        f"next run re-reads the orders created since {window_start(config.reconcile_days, config.import_days, facts, asked)} "
+    out(f"Reconcile requested for store {config.store_id!r} ({config.name}) at {_local(asked, config.timezone)} (store time). Its "
+        f"next run re-reads the orders created since {window_start(config.reconcile_days, config.import_days, facts, asked, config.timezone)} "
         f"(the last {config.reconcile_days} days, store time) and loads what RO App lacks or holds differently; "
         f"what it finds is counted in the run history (runs.found_by_reconcile, runs.warnings).")
-    out(f"Last reconcile: {_local(as_utc(last), STORE_TIMEZONE) + ' (store time)' if last else 'never'}; nightly from "
+    out(f"Last reconcile: {_local(as_utc(last), config.timezone) + ' (store time)' if last else 'never'}; nightly from "
         f"{config.reconcile_hour:02d}:00 store time.")
     if not config.enabled:
         out(f"The store is disabled: the request waits until `cartum-roapp stores edit {config.store_id} --enabled`.")
