@@ -46,8 +46,10 @@ def test_items_use_the_catalogue_key_and_title():
     result = build([order(1, lines=lines)], article_index={"SKU-1": "4820000000001", "SKU-2": "article:SKU-2"},
                    titles={"4820000000001": "Чохол"})
     assert result.frame.iloc[0]["items"] == [
-        {"product_key": "4820000000001", "article": "SKU-1", "title": "Чохол", "quantity": 2, "price": 199.0},
-        {"product_key": "article:SKU-2", "article": "SKU-2", "title": "Gift", "quantity": 1, "price": 0.0},
+        {"product_key": "4820000000001", "article": "SKU-1", "title": "Чохол", "quantity": 2, "price": 199.0,
+         "discount": 0, "net": 398},
+        {"product_key": "article:SKU-2", "article": "SKU-2", "title": "Gift", "quantity": 1, "price": 0.0,
+         "discount": 0, "net": 0},
     ]
     assert result.report == []
 
