@@ -251,7 +251,9 @@ class OrderLoader(EntityLoader):
         """Make the order's lines in RO App match the record, touching only the items the
         sync added (their RO App ids are in ``details["items"]``, "product_key@price" → id):
         items a manager added stay as they are. A line is a product at a price (a gift of a
-        product also bought at full price is a line of its own).
+        product also bought at full price is a line of its own), with its share of the
+        order's discount as an item discount (``_discount_body``); an item whose quantity or
+        discount differs from its line gets one PATCH of what differs.
 
         Before an item is added, the line is recorded as pending; an unowned item that
         matches a pending line (added by a try that died, or whose answer was lost) is
@@ -264,8 +266,9 @@ class OrderLoader(EntityLoader):
         for item in record.items or []:
             pid, price = self._product_ids[str(item["product_key"])], float(item["price"])
             line = wanted.setdefault(_line_key(item["product_key"], price),
-                                     {"entity_id": pid, "price": price, "quantity": 0.0})
+                                     {"entity_id": pid, "price": price, "quantity": 0.0, "discount": 0.0})
             line["quantity"] += float(item["quantity"])
+            line["discount"] = round(line["discount"] + float(item.get("discount") or 0), 2)
         present = [] if fresh else self.roapp.order_items(roapp_id)
         by_id = {int(i["id"]): i for i in present}
         mine = {lk: by_id[i] for lk, i in owned.items() if i in by_id}
@@ -280,8 +283,10 @@ class OrderLoader(EntityLoader):
         def adoptable(line_key: str, line: dict[str, Any]) -> dict[str, Any] | None:
             if not (adopt or line_key in pending):
                 return None
-            return next((i for i in unowned if int(i["entity_id"]) == line["entity_id"]
-                         and float(i.get("price") or 0) == line["price"]), None)
+            # the same discount first; else the product at that price (added before its
+            # discount changed, or before discounts were synced): its discount is patched below
+            return next((i for i in unowned if _matches(i, line)), None) or next(
+                (i for i in unowned if _matches(i, line, discount=False)), None)
 
         for line_key, line in wanted.items():
             item = mine.pop(line_key, None)
@@ -298,7 +303,8 @@ class OrderLoader(EntityLoader):
                 if repriced is not None:
                     item = mine.pop(repriced)
                     del owned[repriced]
-                    self._update_item(roapp_id, item, line, {"quantity": line["quantity"], "price": line["price"]})
+                    self._update_item(roapp_id, item, line, {**_item_changes(item, line), "quantity": line["quantity"],
+                                                             "price": line["price"]})
                     owned[line_key] = int(item["id"])
                     save()
                     continue
@@ -314,8 +320,9 @@ class OrderLoader(EntityLoader):
                 continue
             known = owned.get(line_key) == int(item["id"])
             owned[line_key] = int(item["id"])
-            if float(item.get("quantity") or 0) != line["quantity"]:
-                self._update_item(roapp_id, item, line, {"quantity": line["quantity"]})
+            changes = _item_changes(item, line)
+            if changes:
+                self._update_item(roapp_id, item, line, changes)
             elif known:
                 continue  # nothing changed for this line: nothing to record
             save()
@@ -333,13 +340,13 @@ class OrderLoader(EntityLoader):
         """Add one line; a product RO App no longer has (deleted there) is created again from
         this run's data, or, when the run does not hold it, read again by the next run."""
         try:
-            return self.roapp.add_order_item(roapp_id, dict(line))
+            return self.roapp.add_order_item(roapp_id, _item_body(line))
         except ValidationError as exc:
             if not _names_field(exc, "entity_id"):
                 raise
             product_key = line_key.rpartition("@")[0]
             line["entity_id"] = self._heal_product(product_key, exc)
-            return self.roapp.add_order_item(roapp_id, dict(line))
+            return self.roapp.add_order_item(roapp_id, _item_body(line))
 
     def _heal_product(self, product_key: str, exc: Exception) -> int:
         from .products import ProductLoader
@@ -367,9 +374,8 @@ class OrderLoader(EntityLoader):
             log.warning("order %s: item %s is gone from RO App", roapp_id, item["id"])
 
     def _find_new_item(self, roapp_id: int, line: dict[str, Any], known: set[int]) -> dict[str, Any] | None:
-        """An item of the line's product and price that was not there before the add."""
-        return next((i for i in self.roapp.order_items(roapp_id) if int(i["id"]) not in known
-                     and int(i["entity_id"]) == line["entity_id"] and float(i.get("price") or 0) == line["price"]),
+        """An item of the line's product, price and discount that was not there before the add."""
+        return next((i for i in self.roapp.order_items(roapp_id) if int(i["id"]) not in known and _matches(i, line)),
                     None)
 
     def finish(self, reached: str | None) -> None:
@@ -509,5 +515,62 @@ def utc_of_store_time(text: Any, zone: str = assumptions.CARTUM_STORE_TIMEZONE) 
 
 
 def _lines(record: Any) -> list[list[Any]]:
-    """The order's lines as RO App holds them: what decides whether items need a sync."""
-    return sorted([str(i["product_key"]), float(i["quantity"]), float(i["price"])] for i in record.items or [])
+    """The order's lines as RO App holds them: what decides whether items need a sync. (The
+    discount came with issue 9: lines recorded before it have none, so each such order's
+    items are read once and patched where a discount is due.)"""
+    return sorted([str(i["product_key"]), float(i["quantity"]), float(i["price"]), float(i.get("discount") or 0)]
+                  for i in record.items or [])
+
+
+# --- item discounts -----------------------------------------------------------------------
+# RO App items take ``discount {type, percentage, amount}`` [doc]; which ``type`` names a
+# fixed amount, and that the amount is for the whole item (all its quantity), are
+# [assumed]: both live here.
+DISCOUNT_TYPE_AMOUNT = "value"
+DISCOUNT_TYPE_PERCENTAGE = "percentage"
+
+
+def _discount_body(amount: float) -> dict[str, Any]:
+    return {"type": DISCOUNT_TYPE_AMOUNT, "amount": amount, "percentage": 0}
+
+
+def _item_body(line: dict[str, Any]) -> dict[str, Any]:
+    """What an item is added with: no discount field for a line without one."""
+    body = {k: line[k] for k in ("entity_id", "price", "quantity")}
+    if line.get("discount"):
+        body["discount"] = _discount_body(line["discount"])
+    return body
+
+
+def _item_discount(item: dict[str, Any]) -> float:
+    """The discount an RO App item carries, as an amount for the whole item: read from an
+    amount, a percentage of price × quantity (a manager may set one), or a plain number;
+    none is 0."""
+    value = item.get("discount")
+    if isinstance(value, dict):
+        amount = float(value.get("amount") or 0)
+        if amount or value.get("type") != DISCOUNT_TYPE_PERCENTAGE:
+            return round(amount, 2)
+        whole = float(item.get("price") or 0) * float(item.get("quantity") or 0)
+        return round(whole * float(value.get("percentage") or 0) / 100, 2)
+    return round(float(value or 0), 2)
+
+
+def _matches(item: dict[str, Any], line: dict[str, Any], *, discount: bool = True) -> bool:
+    """The item is the line's product at its price (and discount, unless ``discount`` is
+    False)."""
+    return (int(item["entity_id"]) == line["entity_id"] and float(item.get("price") or 0) == line["price"]
+            and (not discount or _item_discount(item) == line["discount"]))
+
+
+def _item_changes(item: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH that brings one of our items in line: its quantity and discount, sent
+    together when both changed (RO App checks the discount against the new quantity)."""
+    changes: dict[str, Any] = {}
+    if float(item.get("quantity") or 0) != line["quantity"]:
+        changes["quantity"] = line["quantity"]
+    if _item_discount(item) != line["discount"]:
+        changes["discount"] = _discount_body(line["discount"])
+    if "quantity" in changes and line["discount"]:
+        changes["discount"] = _discount_body(line["discount"])
+    return changes
