@@ -176,6 +176,16 @@ def expected_import(cartum_state: dict[str, Any], orders_from: str,
             if o["stat_created"] >= orders_from and o["stat_status"] not in skip}
 
 
+def item_net(item: dict[str, Any]) -> float:
+    """What an RO App order item adds to the order's amount: price × quantity less its
+    discount, given as an amount or a percentage."""
+    gross = float(item["price"]) * float(item["quantity"])
+    discount = item.get("discount") or {}
+    if discount.get("amount") is not None:
+        return gross - float(discount["amount"])
+    return gross * (1 - float(discount.get("percentage") or 0) / 100)
+
+
 def expected_items(order: dict[str, Any]) -> Counter:
     """The order's lines as (article, quantity, price); lines of one article at one price add up."""
     lines: dict[tuple[str, float], float] = {}
@@ -258,6 +268,12 @@ def check_orders(cartum_state: dict[str, Any], view: RoAppView, config: StoreCon
         for item in roapp["items"]:
             if sku_of.get(item["entity_id"]) not in by_sku:
                 say(f"item {item['id']} names product {item['entity_id']} that RO App does not hold")
+        # the amount: what the buyer pays for the goods, discounts included (issue 9, totals)
+        # (of the sync's items: a view may leave out the items a manager added)
+        amount = round(sum(item_net(item) for item in roapp["items"]), 2)
+        if cartum["total_sum"] <= sum(line["total_price"] for line in cartum["products"]) \
+                and amount != round(float(cartum["total_sum"]), 2):
+            say(f"RO App amount {amount}, Cartum total_sum {cartum['total_sum']}")
 
         # status, custom fields, delivery comment
         mapped = config.mapped_status(cartum["stat_status"])
