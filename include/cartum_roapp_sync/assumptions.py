@@ -82,6 +82,10 @@ ROAPP_EMPLOYEE_ACTIVE_FIELD = "is_active"
 ROAPP_EMPLOYEE_BRANCHES_FIELD = "branch_ids"
 ROAPP_MANAGER_ROLE = "Manager"
 
+#: ``GET /v2/orders/statuses`` answers ``group {type, name}``; the type values are not
+#: documented. A Cartum status matched to an RO App status in one of these groups is final.
+ROAPP_CLOSED_STATUS_GROUPS = ("closed_success", "closed_failure")
+
 #: Filter of people by e-mail (``names[]`` and ``phones[]`` are documented).
 ROAPP_PEOPLE_EMAIL_FILTER = "emails[]"
 

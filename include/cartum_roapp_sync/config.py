@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
+
+from . import assumptions
 
 VARIABLE_NAME = "cartum_roapp_stores"
 DEFAULT_ROAPP_CONN_ID = "roapp_default"
@@ -44,6 +47,12 @@ STORE_SCHEMA: dict[str, Any] = {
         "min_bad_rows": {"type": "integer", "minimum": 1},
         "overlap_minutes": {"type": "integer", "minimum": 0, "maximum": 1440},
         "final_statuses": {"type": "array", "items": {"type": "integer"}},
+        "reconcile_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+        "reconcile_hour": {"type": "integer", "minimum": 0, "maximum": 23},
+        "final_reread_minutes": {"type": "integer", "minimum": 5},
+        "final_days": {"type": "integer", "minimum": 0, "maximum": 365},
+        "quarantine_keep_days": {"type": "integer", "minimum": 1},
+        "timezone": {"type": "string", "minLength": 1},
     },
 }
 
@@ -73,7 +82,14 @@ class StoreConfig:
     max_bad_share: float = 0.2
     min_bad_rows: int = 5
     overlap_minutes: int = 10
+    #: added to the statuses found final (Cartum ``is_successful``, RO App closed groups)
     final_statuses: tuple[int, ...] = (3, 4)
+    reconcile_days: int = 7            # the reconcile pass re-reads orders created in the last N days
+    reconcile_hour: int = 3            # store-local hour from which the day's first run reconciles
+    final_reread_minutes: int = 60     # how often orders in a final status are re-read
+    final_days: int = 14               # for how long after they became final (0: never)
+    quarantine_keep_days: int = 30     # resolved quarantine rows are purged after this
+    timezone: str = assumptions.CARTUM_STORE_TIMEZONE  # the store's clock: Cartum's times
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -102,10 +118,21 @@ def parse_store(entry: Any) -> StoreConfig:
     if errors:
         raise ConfigError("; ".join(_describe(e) for e in errors))
     values = dict(entry)
+    if "timezone" in values and not _is_timezone(values["timezone"]):
+        raise ConfigError(f"timezone: {values['timezone']!r} is not a time zone: write an IANA name such as "
+                          f"Europe/Kyiv (the zone Cartum writes the store's order times in)")
     for key in ("skip_statuses_on_import", "final_statuses"):
         if key in values:
             values[key] = tuple(values[key])
     return StoreConfig(**values)
+
+
+def _is_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 @dataclass

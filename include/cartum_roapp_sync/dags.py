@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from .config import VARIABLE_NAME, ConfigError, StoreConfig, parse_store, parse_stores
 
@@ -50,8 +50,20 @@ Steps: `start_run` → `validate_setup` → `extract_orders`, `extract_customers
 → `transform` → `check_quality` → `load_clients` → `load_products` → `load_orders` → `finish_run`.
 `validate_setup` stops the run, before anything is read, when the setup is broken (a changed
 password, a removed location, a Cartum status not matched in `status_map`).
+
+**Reconcile pass.** Once a night (the first run from {reconcile_hour}:00 store time) a run
+also re-reads every order created in the last {reconcile_days} days and loads what RO App
+lacks or holds differently: orders that became visible with an older creation time
+(back-dated, imported, the repeated hour of a clock change). To ask for one now, trigger
+the DAG with **reconcile** switched on (Trigger DAG → run parameters, or
+`{{"reconcile": true}}` as the run's conf), or run `cartum-roapp stores reconcile {store_id}`.
+What it found is counted in the run history (`runs.found_by_reconcile`, `runs.warnings`).
+
 Run history, counts and quarantined records are in the state database (see the README).
 """
+
+#: The run parameter shown in the trigger form: a reconcile pass on demand.
+RECONCILE_PARAM = "reconcile"
 
 
 def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
@@ -67,6 +79,8 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
     ctx = build_context(config, context["run_id"],
                         synced_before=previous_success(context) if step == "start_run" else None)
     try:
+        if step == "start_run" and reconcile_asked(context):
+            ctx.state.request_reconcile()   # honoured by this run's plan, like the CLI's request
         if step == "finish_run":
             return _summary_for_xcom(finish_run(ctx))
         run_step(step, ctx)
@@ -83,10 +97,18 @@ def previous_success(context: dict[str, Any]) -> datetime | None:
     return getattr(value, "__wrapped__", value) or None
 
 
+def reconcile_asked(context: dict[str, Any]) -> bool:
+    """The run was triggered with the ``reconcile`` param on (the trigger form, or the
+    run's conf, which Airflow merges into the params)."""
+    params = context.get("params") or {}
+    return params.get(RECONCILE_PARAM) is True
+
+
 def _summary_for_xcom(summary: dict[str, Any]) -> dict[str, Any]:
     run = summary.get("run") or {}
-    return {"status": run.get("status"), "cartum_calls": run.get("cartum_calls"),
+    return {"status": run.get("status"), "mode": run.get("mode"), "cartum_calls": run.get("cartum_calls"),
             "roapp_calls": run.get("roapp_calls"), "roapp_writes": run.get("roapp_writes"),
+            "found_by_reconcile": run.get("found_by_reconcile"), "warnings": run.get("warnings") or [],
             "entities": summary.get("entities")}
 
 
@@ -104,6 +126,10 @@ def build_store_dag(config: StoreConfig) -> DAG:
         default_args=DEFAULT_ARGS,
         doc_md=DAG_DOC.format(**store),
         tags=[*TAGS, f"store:{config.store_id}"],
+        params={RECONCILE_PARAM: Param(False, type="boolean", title="Reconcile",
+                                       description=f"Also re-read the orders created in the last "
+                                                   f"{config.reconcile_days} days and load what RO App lacks or "
+                                                   f"holds differently (the nightly reconcile pass, now)")},
     ) as dag:
         tasks = {name: PythonOperator(task_id=name, python_callable=_run_task,
                                       op_kwargs={"step": name, "store": store})

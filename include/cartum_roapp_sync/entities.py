@@ -165,10 +165,14 @@ ORDERS = Entity(
         Field("roapp_status_id", int, "None when the status is not mapped"),
         Field("created", str, '"YYYY-MM-DD HH:MM:SS", store local time (Cartum stat_created)'),
         Field("currency", str, ""),
-        Field("total", float, ""),
+        Field("total", float, "Cartum total_sum: what the buyer pays for the goods (delivery apart); RO App's "
+                              "order amount, Σ items' net, equals it (transform.orders)"),
         Field("paid", bool, ""),
-        Field("items", list, "list[dict]: {product_key, article, title, quantity, price}"),
-        Field("delivery_comment", str, "delivery type, city, address, payment type, paid flag, buyer's comment"),
+        Field("items", list, "list[dict]: {product_key, article, title, quantity, price, discount, net}: discount "
+                             "is the line's share of the order-level discount (0 when none), net = price × "
+                             "quantity − discount"),
+        Field("delivery_comment", str, "delivery type, city, address, delivery price, payment type, paid flag, "
+                                       "buyer's comment, Cartum total"),
         Field("content_hash", str, "sha256 of the hashed fields"),
     ),
     hashed=("client_key", "roapp_status_id", "items", "paid", "delivery_comment"),
@@ -178,9 +182,11 @@ ORDERS = Entity(
     lines=Lines(
         frame="order_items",
         column="items",
-        fields=("product_key", "article", "title", "quantity", "price"),
+        fields=("product_key", "article", "title", "quantity", "price", "discount", "net"),
+        # net ≥ 0 is "the discount does not exceed the line's amount"
         rules=(Rule("present", "product_key"), Rule("present", "title"), Rule("not_null", "quantity"),
-               Rule("positive", "quantity"), Rule("not_null", "price"), Rule("at_least_zero", "price")),
+               Rule("positive", "quantity"), Rule("not_null", "price"), Rule("at_least_zero", "price"),
+               Rule("not_null", "discount"), Rule("at_least_zero", "discount"), Rule("at_least_zero", "net")),
     ),
     load_order=3,
 )

@@ -7,6 +7,11 @@ a listed manager who is no longer eligible while another still is (dropped, with
 warning), and a Cartum status nobody matched after the first import (its orders are held
 by data quality, with a warning). The tool keeps refusing both.
 
+The answers of a run's checks also say which Cartum statuses are final
+(``final_statuses``): those Cartum marks ``is_successful``, those matched to an RO App
+status in a closed group, and the store's own ``final_statuses`` setting (added, never
+removed: the default [3, 4] keeps Delivered and Canceled final whatever they map to).
+
 Offline checks need only the settings; the others make real, read-only API calls. The
 module stands outside ``setup/`` (the tool) so that a DAG run does not import the tool.
 """
@@ -305,6 +310,26 @@ def split_for_run(problems: list[Problem], config: StoreConfig, *, first_import:
     return stopping, warnings
 
 
+def final_statuses(cartum_statuses: list[dict[str, Any]], roapp_statuses: list[dict[str, Any]],
+                   config: StoreConfig) -> list[int]:
+    """The Cartum statuses after which an order is final: ``is_successful`` in Cartum, or
+    matched to an RO App status in a closed group, plus ``config.final_statuses``."""
+    closed = {int(s["id"]) for s in roapp_statuses if _group_type(s) in assumptions.ROAPP_CLOSED_STATUS_GROUPS}
+    final = {int(s) for s in config.final_statuses}
+    final |= {int(s["id"]) for s in cartum_statuses if _truthy(s.get("is_successful"))}
+    final |= {int(cartum) for cartum, roapp in config.status_map.items() if int(roapp) in closed}
+    return sorted(final)
+
+
+def _group_type(status: dict[str, Any]) -> str | None:
+    group = status.get("group")
+    return str(group.get("type")) if isinstance(group, dict) and group.get("type") is not None else None
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true")
+
+
 def _choices(by_id: dict[int, dict[str, Any]], label: str) -> str:
     return ", ".join(f"{i} ({v.get(label)})" for i, v in sorted(by_id.items())) or "none"
 
@@ -312,9 +337,12 @@ def _choices(by_id: dict[int, dict[str, Any]], label: str) -> str:
 # --- all together -------------------------------------------------------------------------
 
 def validate_store(config: StoreConfig, cartum: CartumClient, roapp: RoAppClient, *, deep: bool = True,
-                   others: Iterable[StoreConfig] = ()) -> list[Problem]:
+                   others: Iterable[StoreConfig] = (), seen: dict[str, Any] | None = None) -> list[Problem]:
     """Every problem of a store's setup. ``deep`` also reads the whole catalogue (language,
-    product key); without it the checks cost a handful of calls (what each run does)."""
+    product key); without it the checks cost a handful of calls (what each run does).
+    ``seen`` receives the status lists read (``cartum_statuses``, ``roapp_statuses``), so
+    a run derives its final statuses from them without another call."""
+    seen = seen if seen is not None else {}
     problems = check_entry(config.to_dict(), others)
     problems += check_store_url(cartum.base_url)
     login = check_cartum_login(cartum)
@@ -322,7 +350,7 @@ def validate_store(config: StoreConfig, cartum: CartumClient, roapp: RoAppClient
     statuses: list[dict[str, Any]] | None = None
     if not login:
         try:
-            statuses = cartum.get_statuses()
+            statuses = seen["cartum_statuses"] = cartum.get_statuses()
             if deep:
                 problems += check_catalogue(list(cartum.iter_products()), statuses, language=config.language,
                                             product_key=config.product_key)
@@ -331,7 +359,7 @@ def validate_store(config: StoreConfig, cartum: CartumClient, roapp: RoAppClient
     try:
         problems += check_roapp_references(roapp, location_id=config.location_id,
                                            order_type_id=config.order_type_id, managers=config.managers)
-        roapp_statuses = roapp.order_statuses()
+        roapp_statuses = seen["roapp_statuses"] = roapp.order_statuses()
     except CredentialsError as exc:
         return problems + [Problem("roapp_conn_id", str(exc))]
     except ApiError as exc:

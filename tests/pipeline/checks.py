@@ -21,7 +21,6 @@ from cartum_roapp_sync.pipeline.steps import STEPS, finish_run, run_step
 from tests.pipeline.harness import Harness
 
 DELIVERED = 3
-FINAL_STATUSES = (3, 4)
 CARTUM_IDS_PER_CALL = 200
 #: The order the pipeline looks for a product title in when the store's language is missing.
 FALLBACK_LANGUAGES = ("ua", "uk", "ru", "en")
@@ -74,10 +73,20 @@ def expected_title(product: dict[str, Any], language: str) -> tuple[str, bool]:
     return product["article"], True
 
 
-def open_order_count(cartum_state: dict[str, Any], synced_ids: Iterable[int]) -> int:
+def final_statuses(cartum_state: dict[str, Any], roapp_state: dict[str, Any], config: StoreConfig) -> set[int]:
+    """The Cartum statuses after which an order is final, from the two sandboxes' data: those
+    Cartum calls successful, those matched to an RO App status whose group is closed
+    (successfully or not), and the store's own ``final_statuses``."""
+    closed = {s["id"] for s in roapp_state["statuses"] if s["group"]["name"].startswith("Closed")}
+    return ({s["id"] for s in cartum_state["statuses"] if s["is_successful"]} | set(config.final_statuses)
+            | {int(c) for c, r in config.status_map.items() if r in closed})
+
+
+def open_order_count(cartum_state: dict[str, Any], synced_ids: Iterable[int], final: Iterable[int]) -> int:
     """Synced orders whose Cartum status is not final: each run re-reads them by id."""
     status = {o["order_id"]: o["stat_status"] for o in cartum_state["orders"]}
-    return sum(1 for i in synced_ids if status[i] not in FINAL_STATUSES)
+    final = set(final)
+    return sum(1 for i in synced_ids if status[i] not in final)
 
 
 def no_change_cartum_calls(open_orders: int) -> int:
@@ -167,6 +176,16 @@ def expected_import(cartum_state: dict[str, Any], orders_from: str,
             if o["stat_created"] >= orders_from and o["stat_status"] not in skip}
 
 
+def item_net(item: dict[str, Any]) -> float:
+    """What an RO App order item adds to the order's amount: price × quantity less its
+    discount, given as an amount or a percentage."""
+    gross = float(item["price"]) * float(item["quantity"])
+    discount = item.get("discount") or {}
+    if discount.get("amount") is not None:
+        return gross - float(discount["amount"])
+    return gross * (1 - float(discount.get("percentage") or 0) / 100)
+
+
 def expected_items(order: dict[str, Any]) -> Counter:
     """The order's lines as (article, quantity, price); lines of one article at one price add up."""
     lines: dict[tuple[str, float], float] = {}
@@ -249,6 +268,12 @@ def check_orders(cartum_state: dict[str, Any], view: RoAppView, config: StoreCon
         for item in roapp["items"]:
             if sku_of.get(item["entity_id"]) not in by_sku:
                 say(f"item {item['id']} names product {item['entity_id']} that RO App does not hold")
+        # the amount: what the buyer pays for the goods, discounts included (issue 9, totals)
+        # (of the sync's items: a view may leave out the items a manager added)
+        amount = round(sum(item_net(item) for item in roapp["items"]), 2)
+        if cartum["total_sum"] <= sum(line["total_price"] for line in cartum["products"]) \
+                and amount != round(float(cartum["total_sum"]), 2):
+            say(f"RO App amount {amount}, Cartum total_sum {cartum['total_sum']}")
 
         # status, custom fields, delivery comment
         mapped = config.mapped_status(cartum["stat_status"])

@@ -154,7 +154,8 @@ def check_no_change_run(sync: Sync, expected: dict[int, dict], run_id: str) -> N
     load steps make no RO App request at all and exactly the lower bound of Cartum calls."""
     before = sync.roapp.admin.state()
     cartum = sync.cartum.admin.state()
-    open_orders = checks.open_order_count(cartum, expected)
+    final = checks.final_statuses(cartum, before, sync.config)
+    open_orders = checks.open_order_count(cartum, expected, final)
     assert open_orders > 0
 
     summary, calls = checks.run_counting(sync.harness, run_id, sync.cartum.admin, sync.roapp.admin)

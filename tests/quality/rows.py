@@ -46,7 +46,7 @@ def product(number: int = 1, **changes) -> dict:
 
 def item(article: str = "ART-1", **changes) -> dict:
     line = {"product_key": article, "article": article, "title": f"Phone case {article}",
-            "quantity": 1, "price": 199.0}
+            "quantity": 1, "price": 199.0, "discount": 0, "net": 199.0}
     line.update(changes)
     return line
 

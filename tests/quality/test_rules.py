@@ -131,6 +131,9 @@ EXPECTED = {
         ("item_quantity_positive", BETWEEN, "quantity", {"min_value": 0, "strict_min": True}),
         ("item_price_not_null", NOT_NULL, "price", {}),
         ("item_price_at_least_zero", BETWEEN, "price", {"min_value": 0}),
+        ("item_discount_not_null", NOT_NULL, "discount", {}),
+        ("item_discount_at_least_zero", BETWEEN, "discount", {"min_value": 0}),
+        ("item_net_at_least_zero", BETWEEN, "net", {"min_value": 0}),
     ],
 }
 
@@ -141,7 +144,8 @@ EXPECTED_COLUMNS = {
                  "language_fallback", "merged_articles", "content_hash"),
     "orders": ("order_id", "client_key", "cartum_status", "roapp_status_id", "created", "currency", "total",
                "paid", "items", "delivery_comment", "content_hash"),
-    "order_items": ("order_id", "item_no", "product_key", "article", "title", "quantity", "price"),
+    "order_items": ("order_id", "item_no", "product_key", "article", "title", "quantity", "price", "discount",
+                    "net"),
 }
 
 

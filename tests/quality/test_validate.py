@@ -121,8 +121,11 @@ ITEM_CASES = [
     (item("BAD-1", title=""), "item 2 (article 'BAD-1'): title is empty"),
     (item("BAD-1", product_key=None), "item 2 (article 'BAD-1'): product_key is missing"),
     (item("BAD-1", product_key=" "), "item 2 (article 'BAD-1'): product_key is empty"),
-    ({"article": "BAD-1", "title": "No key", "quantity": 1, "price": 1.0},
+    ({"article": "BAD-1", "title": "No key", "quantity": 1, "price": 1.0, "discount": 0, "net": 1.0},
      "item 2 (article 'BAD-1'): product_key is missing"),
+    (item("BAD-1", discount=None), "item 2 (article 'BAD-1'): discount is missing"),
+    (item("BAD-1", discount=-1.5, net=200.5), "item 2 (article 'BAD-1'): discount -1.5 is negative"),
+    (item("BAD-1", discount=250.0, net=-51.0), "item 2 (article 'BAD-1'): net -51 is negative"),
     (item(None, product_key="K", quantity=0), "item 2 (no article): quantity 0 is not greater than 0"),
 ]
 
@@ -151,7 +154,7 @@ def test_an_order_whose_items_cannot_be_read_is_quarantined():
     result = validate_entity("orders", frame(ORDERS, rows), CONFIG)
     assert quarantine_by_key(result) == {
         1001: ["items is null, not a list of order lines"],
-        1002: ["item 1 is str, not an object with product_key, article, title, quantity, price"],
+        1002: ["item 1 is str, not an object with product_key, article, title, quantity, price, discount, net"],
     }
     assert result.valid["order_id"].tolist() == [1003]  # an order with no lines is not an error here
 

@@ -191,6 +191,40 @@ def test_an_order_has_no_status_until_status_is_called(api, admin):
     assert patched["modified_at"] > order["modified_at"]
 
 
+def test_item_discounts_are_checked_and_the_order_shows_its_amount(api, admin):
+    order = new_order(api)
+    product = api.created("/v2/catalog/products", {"title": "Charger", "price": 450})
+    items = f"/v2/orders/{order['id']}/items"
+    assert (order["price"], order["discount_sum"]) == (0, 0)
+
+    fixed = api.created(items, {"entity_id": product["id"], "quantity": 2, "price": 300,
+                                "discount": {"type": "value", "amount": 30}})
+    by_share = api.created(items, {"entity_id": product["id"], "quantity": 1, "price": 450,
+                                   "discount": {"type": "percentage", "percentage": 5}})
+    plain = api.created(items, {"entity_id": product["id"], "quantity": 1, "price": 99.99})
+    shown = api.get(f"/v2/orders/{order['id']}").json()
+    # 600 − 30 + 450 − 22.5 + 99.99
+    assert (shown["price"], shown["discount_sum"]) == (1097.49, 52.5)
+    assert admin.state()["orders"][0]["price"] == 1097.49
+    assert plain["discount"] is None
+
+    # more than the item's amount, on add and on a PATCH (of the discount or of the quantity)
+    too_much = api.post(items, {"entity_id": product["id"], "quantity": 1, "price": 10,
+                                "discount": {"type": "value", "amount": 10.01}})
+    assert too_much.status_code == 422 and list(too_much.json()["errors"]) == ["discount"]
+    assert api.patch(f"{items}/{fixed['id']}", {"discount": {"type": "value", "amount": 600.01}}).status_code == 422
+    assert api.patch(f"{items}/{by_share['id']}", {"price": 450, "quantity": 1}).status_code == 200
+    assert api.patch(f"{items}/{fixed['id']}", {"price": 10}).status_code == 422  # 30 off an item of 20
+    for bad in ({"type": "coupon", "amount": 1}, {"type": "value", "amount": -1},
+                {"type": "percentage", "percentage": 101}, {"type": "value", "amount": "5"}):
+        answer = api.post(items, {"entity_id": product["id"], "quantity": 1, "price": 100, "discount": bad})
+        assert answer.status_code == 422 and list(answer.json()["errors"]) == ["discount"], bad
+    # a discount set back to nothing
+    cleared = api.patch(f"{items}/{fixed['id']}", {"discount": {"type": "value", "amount": 0}}).json()
+    assert cleared["discount"]["amount"] == 0
+    assert api.get(f"/v2/orders/{order['id']}").json()["price"] == 1127.49
+
+
 def test_items_and_comments_are_sub_resources_that_move_modified_at(api, admin):
     order = new_order(api)
     product = api.created("/v2/catalog/products", {"title": "Phone case", "price": 250})

@@ -242,3 +242,53 @@ def test_one_open_quarantine_row_per_record_and_reason_with_attempts(new_store):
     state.resolve_quarantine("orders", ["501"])
     state.quarantine("run_5", "orders", "501", "load", "RO App rejected POST /v2/orders", record)
     assert [(r["run_id"], r["attempts"]) for r in state.open_quarantine("orders")] == [("run_5", 1)]
+
+
+def test_final_orders_stay_in_the_reread_set_for_a_while_and_gone_orders_leave_it(new_store):
+    from datetime import datetime, timedelta, timezone
+
+    state = new_store()
+    now = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+    state.clock = lambda: now
+    day = timedelta(days=1)
+    for key, status, since in [("601", 1, None), ("602", 3, now - 2 * day), ("603", 9, now - 20 * day),
+                               ("604", 4, None), ("605", 2, None)]:
+        details = {"cartum_status": status, **({"final_since": since.isoformat()} if since else {})}
+        state.record_synced("orders", key, 3000 + int(key), "h", details)
+    state.record_intent("orders", "606", "[cartum:x:606]")
+    final = [3, 4, 9]
+    assert state.open_order_ids(final) == [601, 605, 606]
+    # with the hourly re-read: final since 14 days at most (one recorded before final_since was kept counts as old)
+    assert state.open_order_ids(final, now - 14 * day) == [601, 602, 605, 606]
+    assert state.open_order_ids(final, now - 30 * day) == [601, 602, 603, 605, 606]
+
+    assert state.mark_orders_gone(["601", "602", "999"]) == 2    # 999 is not in the id map
+    assert state.mark_orders_gone(["601"]) == 0                  # already marked
+    assert state.id_rows("orders")["601"].details == {"cartum_status": 1, "gone_at": now.isoformat()}
+    assert state.open_order_ids(final, now - 30 * day) == [603, 605, 606]
+    assert state.mark_orders_gone(["601"], gone=False) == 1      # seen in Cartum again
+    assert state.open_order_ids(final) == [601, 605, 606]
+
+
+def test_final_statuses_are_the_derived_ones_once_a_check_stored_them(new_store):
+    state = new_store()
+    assert state.final_statuses((3, 4)) == {3, 4}
+    state.set_store_state(final_statuses=[3, 4, 8])
+    assert state.final_statuses((3, 4)) == {3, 4, 8}
+
+
+def test_resolved_quarantine_rows_are_purged_after_the_keep_days(new_store):
+    from datetime import datetime, timedelta, timezone
+
+    state = new_store()
+    now = datetime.now(timezone.utc)
+    state.clock = lambda: now
+    for key in ("1", "2", "3"):
+        state.quarantine("run_1", "orders", key, "quality", "currency 'USD'")
+    assert state.resolve_quarantine("orders", ["1"]) == 1
+    assert state.resolve_quarantine("orders", ["2"], resolution="gone from Cartum (deleted there)") == 1
+    assert state.resolve_quarantine("orders", ["2"]) == 0        # no open row left
+    assert state.purge_resolved_quarantine(30) == 0
+    now += timedelta(days=31)
+    assert state.purge_resolved_quarantine(30) == 2
+    assert [q["source_key"] for q in state.open_quarantine()] == ["3"]   # open rows are never purged

@@ -200,3 +200,26 @@ def test_an_old_quarantine_table_gets_attempts_and_first_and_last_seen(dialect, 
         assert (rows["502"]["attempts"], rows["502"]["id"] > rows["501"]["id"]) == (1, True)
     finally:
         cleanup()
+
+
+def test_the_columns_of_the_reread_policy_are_added_to_an_older_database(tmp_path):
+    from sqlalchemy import create_engine, inspect, text
+
+    from cartum_roapp_sync.state.db import get_engine
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    old = create_engine(url)
+    with old.begin() as c:
+        c.execute(text("CREATE TABLE store_state (store_id VARCHAR(48) PRIMARY KEY, import_cutoff VARCHAR(19), "
+                       "catalog_refreshed_at DATETIME, first_import_at DATETIME, updated_at DATETIME NOT NULL)"))
+        c.execute(text("INSERT INTO store_state VALUES ('kyiv', '2025-01-01 00:00:00', NULL, NULL, "
+                       "'2025-01-01 00:00:00')"))
+    old.dispose()
+    engine = get_engine(url)
+    columns = {c["name"] for c in inspect(engine).get_columns("store_state")}
+    assert {"final_statuses", "final_reread_at"} <= columns
+    assert "resolution" in {c["name"] for c in inspect(engine).get_columns("quarantine")}
+    from cartum_roapp_sync.state.store import StateStore
+    state = StateStore(engine, "kyiv")
+    assert state.final_statuses((3, 4)) == {3, 4}        # nothing derived yet: the setting
+    assert state.get_store_state()["final_reread_at"] is None

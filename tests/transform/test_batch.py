@@ -61,7 +61,8 @@ def test_known_articles_and_titles_from_earlier_runs_are_used_when_the_catalogue
                              known_titles={"4820000000001": "Чохол"})
     assert result.products.empty
     assert result.orders.iloc[0]["items"][0] == {"product_key": "4820000000001", "article": "SKU-1",
-                                                 "title": "Чохол", "quantity": 1, "price": 100.0}
+                                                 "title": "Чохол", "quantity": 1, "price": 100.0,
+                                                 "discount": 0, "net": 100}
     assert result.article_index == {"SKU-1": "4820000000001"}
     assert result.product_titles == {"4820000000001": "Чохол"}
 

@@ -20,14 +20,15 @@ from .rundata import RunData
 log = logging.getLogger(__name__)
 
 
-def store_now() -> datetime:
-    """The store's local wall-clock time, the time Cartum's ``stat_created`` is written in."""
-    return datetime.now(ZoneInfo(assumptions.CARTUM_STORE_TIMEZONE)).replace(tzinfo=None, microsecond=0)
+def store_now(zone: str = assumptions.CARTUM_STORE_TIMEZONE) -> datetime:
+    """The store's local wall-clock time (its ``timezone`` setting), the time Cartum's
+    ``stat_created`` is written in."""
+    return datetime.now(ZoneInfo(zone)).replace(tzinfo=None, microsecond=0)
 
 
-def store_now_text() -> str:
+def store_now_text(zone: str = assumptions.CARTUM_STORE_TIMEZONE) -> str:
     """``store_now`` as Cartum writes times."""
-    return store_now().strftime(CARTUM_TIME)
+    return store_now(zone).strftime(CARTUM_TIME)
 
 
 class RunContext:

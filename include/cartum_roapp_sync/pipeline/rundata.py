@@ -10,6 +10,7 @@ knows how it is stored. Steps use named accessors:
 | ``plan`` (``RunPlan``) | start_run | every extract step, the load steps |
 | ``raw(source)``: Cartum's records, source orders / products / customers | extract_* | transform, load (cursor) |
 | ``observed(entity)``: the highest cursor value read | extract_* | the entity's load step |
+| ``reconcile_only``: orders only a reconcile window read | extract_orders | transform (``reconcile``) |
 | ``transformed(entity)``, ``transform_report`` | transform | check_quality, tests |
 | ``valid(entity)``: typed records (``entity.record``) | check_quality | the entity's load step |
 | step outcomes (table ``run_steps``) | every step (``run_step``) | finish_run |
@@ -40,12 +41,33 @@ class RunPlan:
     import_cutoff: str | None        # skip_statuses apply to new orders created up to here
     catalog_full: bool               # read the whole catalogue (else only unknown articles)
     open_order_ids: list[int] = field(default_factory=list)  # synced, not final, or in quarantine
+    final_reread: bool = False       # open_order_ids include the recently final orders (hourly)
+    reconcile_from: str | None = None  # a reconcile pass: orders are read from here (``reconcile``)
+    reconcile_reason: str | None = None  # why: "requested" or "nightly"
+
+    @property
+    def mode(self) -> str:
+        """``first_import``, ``reconcile`` or ``incremental``."""
+        return "first_import" if self.first_import else "reconcile" if self.reconcile_from else "incremental"
 
     def start(self, entity: Entity) -> str | None:
+        """Where the entity's ordinary read begins (its cursor minus the overlap)."""
         return self.starts.get(entity.name)
 
+    def read_from(self, entity: Entity) -> str | None:
+        """Where the entity is read from in this run: the reconcile window's start when that
+        is earlier than the ordinary start (only orders have one)."""
+        start = self.start(entity)
+        if self.reconcile_from is None or entity.cursor is None or entity.cursor.source != "orders":
+            return start
+        return self.reconcile_from if start is None else min(start, self.reconcile_from)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "mode": self.mode}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunPlan":
+        return cls(**{k: v for k, v in data.items() if k != "mode"})
 
 
 class RunData:
@@ -70,7 +92,7 @@ class RunData:
         data = self._get("plan")
         if data is None:
             raise FatalStepError(f"run {self.run_id} has no plan: start_run must run first")
-        return RunPlan(**data)
+        return RunPlan.from_dict(data)
 
     def drop_other_runs(self) -> None:
         """Forget what earlier runs of the store left behind (a run that died half-way)."""
@@ -90,6 +112,14 @@ class RunData:
 
     def observed(self, entity: Entity) -> str | None:
         return self._get(f"observed_{entity.name}")
+
+    def save_reconcile_only(self, order_ids: list[int]) -> None:
+        """Orders only the reconcile window read: created before the ordinary start and not
+        in the re-read set (``reconcile``)."""
+        self._put("reconcile_only", sorted(order_ids))
+
+    def reconcile_only(self) -> list[int]:
+        return self._get("reconcile_only", [])
 
     # --- transform and quality --------------------------------------------------------
 

@@ -14,11 +14,12 @@ load steps are one per declared entity (``entities``).
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..entities import ENTITIES, Entity
 from ..transport import RetriableApiError
-from . import extract, process
+from . import extract, process, reconcile
 from .context import RunContext
 from .errors import FatalStepError
 from .graph import UPSTREAM
@@ -36,10 +37,15 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
     Two problems degrade instead of stopping (``setup_checks.split_for_run``): a listed
     manager no longer eligible while another is (dropped: the others get the orders), and,
     after the first import, a Cartum status nobody matched (its orders are held by data
-    quality). Each is logged as a WARNING on every run until fixed."""
-    from ..setup_checks import split_for_run, validate_store
+    quality). Each is logged as a WARNING on every run until fixed.
 
-    problems = validate_store(ctx.config, ctx.cartum, ctx.roapp, deep=False)
+    The two status lists it reads also give the store's final statuses
+    (``setup_checks.final_statuses``), kept in the store facts for the orders loader and
+    the next run's plan: no call of its own."""
+    from ..setup_checks import final_statuses, split_for_run, validate_store
+
+    seen: dict[str, Any] = {}
+    problems = validate_store(ctx.config, ctx.cartum, ctx.roapp, deep=False, seen=seen)
     unanswered = [p for p in problems if isinstance(p.cause, RetriableApiError)]
     if unanswered:
         # Not a wrong setup: an API that did not answer (a 429 storm, an outage). Airflow retries.
@@ -49,24 +55,41 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
     if stopping:
         raise FatalStepError(f"store {ctx.config.store_id!r} cannot sync until its setup is fixed (nothing was "
                              f"read or written): " + "; ".join(str(p) for p in stopping))
+    if "cartum_statuses" in seen and "roapp_statuses" in seen:
+        _keep_final_statuses(ctx, final_statuses(seen["cartum_statuses"], seen["roapp_statuses"], ctx.config))
     for warning in warnings:
         log.warning("validate_setup: store %s syncs with a degraded setup: %s", ctx.config.store_id, warning)
+    ctx.state.add_run_warnings(ctx.run_id, [f"degraded setup: {w}" for w in warnings])
     if not warnings:
         log.info("validate_setup: store %s is set up correctly", ctx.config.store_id)
     return {"problems": 0, "warnings": warnings}
 
 
+def _keep_final_statuses(ctx: RunContext, final: list[int]) -> None:
+    before = (ctx.state.get_store_state() or {}).get("final_statuses")
+    if before != final:
+        ctx.state.set_store_state(final_statuses=final)
+        log.info("validate_setup: store %s: Cartum statuses %s are final (re-read every %d min for %d days "
+                 "after an order reaches one), was %s", ctx.config.store_id, final, ctx.config.final_reread_minutes,
+                 ctx.config.final_days, before)
+
+
 def start_run(ctx: RunContext) -> dict[str, Any]:
-    plan = extract.make_plan(ctx)
+    """Decide what the run reads (``RunPlan``), its mode (first import, incremental, or a
+    reconcile pass when one is due or was asked for: ``reconcile``), and open its history."""
+    plan = reconcile.plan(ctx, extract.make_plan(ctx), datetime.now(timezone.utc))
     if plan.first_import and ctx.synced_before is not None:
         _state_lost(ctx)
     ctx.data.drop_other_runs()
-    ctx.state.start_run(ctx.run_id, plan.first_import)
+    ctx.state.start_run(ctx.run_id, plan.first_import, plan.mode)
     ctx.data.save_plan(plan)
-    log.info("run %s of store %s: %s; reading from %s; %s; %d open order(s) to re-read",
-             ctx.run_id, ctx.config.store_id, "FIRST IMPORT" if plan.first_import else "incremental",
+    mode = {"first_import": "FIRST IMPORT", "incremental": "incremental",
+            "reconcile": f"RECONCILE ({plan.reconcile_reason}): orders created since {plan.reconcile_from}"}[plan.mode]
+    log.info("run %s of store %s: %s; reading from %s; %s; %d open order(s) to re-read%s",
+             ctx.run_id, ctx.config.store_id, mode,
              ", ".join(f"{name} {start or 'the beginning'}" for name, start in plan.starts.items()),
-             "full catalogue" if plan.catalog_full else "catalogue on demand", len(plan.open_order_ids))
+             "full catalogue" if plan.catalog_full else "catalogue on demand", len(plan.open_order_ids),
+             " (the hourly re-read of recently final orders included)" if plan.final_reread else "")
     return plan.to_dict()
 
 
@@ -124,13 +147,20 @@ def _commit(ctx: RunContext, entity: Entity, loader: Any) -> None:
         log.info("cursor %s.%s at %s", entity.name, entity.cursor.name, now)
 
 
+def transform(ctx: RunContext) -> dict[str, Any]:
+    """The transform (``process.transform``); in a reconcile pass, then what it found."""
+    result = process.transform(ctx)
+    reconcile.note_findings(ctx)
+    return result
+
+
 STEPS: dict[str, Callable[[RunContext], Any]] = {
     "start_run": start_run,
     "validate_setup": validate_setup,
     "extract_orders": extract.extract_orders,
     "extract_products": extract.extract_products,
     "extract_customers": extract.extract_customers,
-    "transform": process.transform,
+    "transform": transform,
     "check_quality": process.check_quality,
     **{entity.step: _load(entity) for entity in ENTITIES},
 }
@@ -160,13 +190,24 @@ def finish_run(ctx: RunContext) -> dict[str, Any]:
     error_text = "; ".join(f"{name}: {outcomes.get(name, (None, None))[1] or 'did not finish'}"
                            for name in missing) or None
     summary = ctx.state.finish_run(ctx.run_id, "failed" if missing else "success", error_text)
+    purged = ctx.state.purge_resolved_quarantine(ctx.config.quarantine_keep_days)
+    if purged:
+        log.info("quarantine: %d row(s) resolved more than %d days ago purged", purged,
+                 ctx.config.quarantine_keep_days)
     run = summary["run"] or {}
-    log.info("run summary for store %s (%s): status %s, Cartum calls %s, RO App calls %s (%s writes), %.1f s",
-             ctx.config.store_id, ctx.run_id, run.get("status"), run.get("cartum_calls"), run.get("roapp_calls"),
-             run.get("roapp_writes"), run.get("duration_s") or 0)
+    if not missing and run.get("mode") in ("first_import", "reconcile"):
+        # The pass is done: the next is due at the next reconcile_hour, or when asked for
+        # after this run started.
+        ctx.state.set_store_state(reconciled_at=run["started_at"])
+    log.info("run summary for store %s (%s): status %s, %s, Cartum calls %s, RO App calls %s (%s writes), %.1f s; "
+             "found by reconcile %s; %d warning(s)", ctx.config.store_id, ctx.run_id, run.get("status"),
+             run.get("mode"), run.get("cartum_calls"), run.get("roapp_calls"), run.get("roapp_writes"),
+             run.get("duration_s") or 0, run.get("found_by_reconcile") or 0, len(run.get("warnings") or []))
     order = {entity.name: entity.load_order for entity in ENTITIES}
     for entity, counts in sorted(summary["entities"].items(), key=lambda e: order.get(e[0], 99)):
         log.info("  %-8s %s", entity, "  ".join(f"{k} {v}" for k, v in counts.items()))
+    for warning in run.get("warnings") or []:
+        log.warning("  warning: %s", warning)
     if missing:
         raise RuntimeError(f"run {ctx.run_id} of store {ctx.config.store_id} failed: {error_text}")
     return summary

@@ -24,6 +24,7 @@ from .commands.check import cmd_check
 from .commands.edit import cmd_edit
 from .commands.list import cmd_list
 from .commands.probe import cmd_probe
+from .commands.reconcile import cmd_reconcile
 from .commands.remove import cmd_remove
 from .commands.statuses import cmd_statuses
 from .common import ASK, DEFAULT_IMPORT_DAYS, EXIT_PROBLEMS, EXIT_STOPPED, EXIT_USAGE, Failed, UsageError
@@ -107,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
                                             "code 1 when a problem is found.")
     check.add_argument("store", help="store_id")
     check.set_defaults(handler=cmd_check)
+
+    reconcile = commands.add_parser("reconcile", parents=[common], help="ask for a reconcile pass of a store",
+                                    description="Record a request in the state database: the store's next run "
+                                                "re-reads the orders created in the last reconcile_days days (default "
+                                                "7) and loads what RO App lacks or holds differently. No API call.")
+    reconcile.add_argument("store", help="store_id")
+    reconcile.set_defaults(handler=cmd_reconcile)
 
     remove = commands.add_parser("remove", parents=[common], help="remove a store",
                                  description="Remove the store's entry (its DAG goes away at the next parse) and its "

@@ -4,24 +4,32 @@ A cursor's life in a run (``entities.CursorSpec`` says which entity has one and 
 Cartum field it follows):
 
 1. **start**: the plan reads from the committed value minus the store's overlap, so equal
-   timestamps and clock skew lose nothing (``start``);
+   timestamps and clock skew lose nothing (``start``, ``read_start``). The overlap is real
+   time in the store's timezone: across the spring-forward gap the start lands on a time
+   that exists, and when the last hour before the cursor touches a repeated local hour (the
+   autumn fall-back, e.g. 03:00–04:00 twice in Europe/Kyiv) the start moves back one more
+   hour, so that orders stamped in the second pass, earlier than the cursor of the first,
+   are read;
 2. **observe**: the extract step notes the highest value it read (``observe``), kept with
    the run's data;
 3. **commit**: only after RO App confirmed the entity's writes does the load step move the
    cursor there (``advance``). It never moves back.
 
 Values are Cartum times in the store's local time, ``YYYY-MM-DD HH:MM:SS``: they compare
-as strings.
+as strings. (Within a repeated hour that order is not the order of creation: the wider
+start above is what makes up for it.)
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy import insert as sql_insert
 
+from .. import assumptions
 from .tables import cursors
 
 CARTUM_TIME = "%Y-%m-%d %H:%M:%S"
@@ -30,6 +38,39 @@ CARTUM_TIME = "%Y-%m-%d %H:%M:%S"
 def shift(cartum_time: str, minutes: int) -> str:
     """A Cartum time moved by ``minutes`` (negative: earlier)."""
     return (datetime.strptime(cartum_time, CARTUM_TIME) + timedelta(minutes=minutes)).strftime(CARTUM_TIME)
+
+
+def read_start(cartum_time: str, overlap_minutes: int, timezone_name: str) -> str:
+    """Where a read from the cursor ``cartum_time`` begins (pure): ``overlap_minutes`` of
+    real time earlier in the store's timezone, one more hour earlier when the span from
+    (cursor - overlap - 1 h) to the cursor touches a repeated local hour. A cursor inside a
+    repeated hour is taken at its first pass, one inside a spring-forward gap (Cartum never
+    writes one) at the real time just before the gap: both are the earlier reading."""
+    zone = ZoneInfo(timezone_name)
+    cursor = datetime.strptime(cartum_time, CARTUM_TIME)
+    start = _local(_earliest_instant(cursor, zone) - timedelta(minutes=overlap_minutes), zone)
+    if _touches_repeated_hour(_local(_earliest_instant(start, zone) - timedelta(hours=1), zone), cursor, zone):
+        start = _local(_earliest_instant(start, zone) - timedelta(hours=1), zone)
+    return start.strftime(CARTUM_TIME)
+
+
+def _earliest_instant(local: datetime, zone: ZoneInfo) -> datetime:
+    """The earliest UTC instant a naive local time can stand for (first pass of a repeated
+    hour; for a time in a gap, the reading with the offset after the gap)."""
+    return min(local.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc) for fold in (0, 1))
+
+
+def _local(instant: datetime, zone: ZoneInfo) -> datetime:
+    return instant.astimezone(zone).replace(tzinfo=None)
+
+
+def _touches_repeated_hour(first: datetime, last: datetime, zone: ZoneInfo) -> bool:
+    """Whether local times from ``first`` to ``last`` include a repeated (ambiguous) one: the
+    UTC offset falls between them, read at the first pass of ``first`` and the second pass
+    of ``last`` (one transition at most in such a short span)."""
+    before = first.replace(tzinfo=zone, fold=0).utcoffset()
+    after = last.replace(tzinfo=zone, fold=1).utcoffset()
+    return before is not None and after is not None and after < before
 
 
 def observe(records: Iterable[dict[str, Any]], field: str) -> str | None:
@@ -56,11 +97,11 @@ class Cursor:
         with self.engine.connect() as c:
             return c.execute(select(cursors.c.value).where(*self._where())).scalar()
 
-    def start(self, overlap_minutes: int) -> str | None:
-        """Where the next read begins: the committed value minus the overlap (None: from the
+    def start(self, overlap_minutes: int, timezone_name: str = assumptions.CARTUM_STORE_TIMEZONE) -> str | None:
+        """Where the next read begins (``read_start`` of the committed value; None: from the
         beginning)."""
         value = self.value
-        return shift(value, -overlap_minutes) if value else None
+        return read_start(value, overlap_minutes, timezone_name) if value else None
 
     def advance(self, value: str | None) -> str | None:
         """Move the cursor to ``value`` unless it already stands there or later; returns

@@ -3,6 +3,13 @@ facts and cursors, the id map (Cartum key → RO App id, content hash, create in
 known product articles, data passed between a run's tasks, run history, step outcomes,
 per-entity counts, validation results and the quarantine.
 
+The orders re-read by id (``reread_order_ids``) stay bounded: an order leaves that set
+when it has been final for longer than the store's ``final_days`` (``final_since`` in its
+id-map details, written by the orders loader) or when Cartum no longer has it
+(``gone_at``, ``mark_orders_gone``); resolved quarantine rows are purged after
+``quarantine_keep_days`` (``purge_resolved_quarantine``). The store's clock (``now``) is
+settable, so tests move time instead of waiting.
+
 Every query is built with SQLAlchemy Core; nothing is string-formatted.
 """
 
@@ -10,8 +17,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import Engine, Table, and_, delete, func, insert, select, update
 
@@ -52,9 +59,14 @@ class IdMapRow:
 class StateStore:
     """The state of one store. Each method is one short transaction."""
 
-    def __init__(self, engine: Engine, store_id: str):
+    def __init__(self, engine: Engine, store_id: str, clock: Callable[[], datetime] = utcnow):
         self.engine = engine
         self.store_id = store_id
+        self.clock = clock
+
+    def now(self) -> datetime:
+        """The time the re-read policy counts with (UTC; ``clock`` is settable for tests)."""
+        return as_utc(self.clock())
 
     # --- store facts and cursors ------------------------------------------------------
 
@@ -69,6 +81,13 @@ class StateStore:
         with self.engine.connect() as c:
             row = c.execute(select(store_state).where(store_state.c.store_id == self.store_id)).mappings().first()
         return dict(row) if row else None
+
+    def request_reconcile(self) -> datetime:
+        """Ask for a reconcile pass: the store's next run that starts after now makes one
+        (``pipeline.reconcile``). Returns the time of the request."""
+        now = utcnow()
+        self.set_store_state(reconcile_requested_at=now)
+        return now
 
     def set_store_state(self, **values: Any) -> None:
         values = {**values, "updated_at": utcnow()}
@@ -124,13 +143,48 @@ class StateStore:
             values["details"] = details
         self._write_id(entity, key, **values)
 
-    def open_order_ids(self, final_statuses: Iterable[int]) -> list[int]:
-        """Orders in the id map whose last known Cartum status is not final: they may still
-        change. Intent rows count too (no status known yet), so a create a dead run left
-        half done is re-read and finished."""
+    def final_statuses(self, configured: Iterable[int]) -> set[int]:
+        """The Cartum statuses in which an order counts as final: those the last setup check
+        derived (they include ``configured``), or ``configured`` before any check stored them."""
+        stored = (self.get_store_state() or {}).get("final_statuses")
+        return {int(s) for s in stored} if stored is not None else {int(s) for s in configured}
+
+    def open_order_ids(self, final_statuses: Iterable[int], final_since: datetime | None = None) -> list[int]:
+        """The orders to re-read by id (not counting quarantine): those in the id map whose
+        last known Cartum status is not final (they may still change), and, given
+        ``final_since``, the final ones that became final at or after it. Intent rows count
+        too (no status known yet), so a create a dead run left half done is re-read and
+        finished. Orders gone from Cartum (``mark_orders_gone``) never count; an order final
+        without a ``final_since`` (recorded before it was kept) counts as final for long."""
         final = set(final_statuses)
-        return sorted(int(key) for key, row in self.id_rows("orders").items()
-                      if row.details.get("cartum_status") not in final)
+
+        def wanted(row: IdMapRow) -> bool:
+            if row.details.get("gone_at"):
+                return False
+            if row.details.get("cartum_status") not in final:
+                return True
+            since = row.details.get("final_since")
+            return final_since is not None and since is not None and as_utc(
+                datetime.fromisoformat(since)) >= final_since
+
+        return sorted(int(key) for key, row in self.id_rows("orders").items() if wanted(row))
+
+    def mark_orders_gone(self, keys: Iterable[str], gone: bool = True) -> int:
+        """Mark orders Cartum no longer has (``gone_at``: they leave the re-read set), or,
+        with ``gone`` False, clear the mark of orders seen again. Returns how many changed."""
+        rows = self.id_rows("orders", [str(k) for k in keys])
+        changed = 0
+        for key, row in rows.items():
+            if bool(row.details.get("gone_at")) == gone:
+                continue
+            details = dict(row.details)
+            if gone:
+                details["gone_at"] = self.now().isoformat()
+            else:
+                details.pop("gone_at", None)
+            self._write_id("orders", key, details=details)
+            changed += 1
+        return changed
 
     # --- product articles -------------------------------------------------------------
 
@@ -198,14 +252,32 @@ class StateStore:
 
     # --- run history ------------------------------------------------------------------
 
-    def start_run(self, run_id: str, first_import: bool) -> None:
+    def start_run(self, run_id: str, first_import: bool, mode: str | None = None) -> None:
+        """A run begins (again, on a retry of ``start_run``: its history starts over).
+        ``mode``: first_import, incremental or reconcile."""
         with self.engine.begin() as c:
             c.execute(delete(runs).where(runs.c.store_id == self.store_id, runs.c.run_id == run_id))
             c.execute(delete(run_entities).where(run_entities.c.store_id == self.store_id,
                                                  run_entities.c.run_id == run_id))
             c.execute(insert(runs).values(store_id=self.store_id, run_id=run_id, started_at=utcnow(),
                                           status="running", first_import=first_import, cartum_calls=0,
-                                          roapp_calls=0, roapp_writes=0))
+                                          roapp_calls=0, roapp_writes=0, mode=mode, warnings=[],
+                                          found_by_reconcile=0))
+
+    def add_run_warnings(self, run_id: str, warnings: Iterable[str]) -> None:
+        """Add warnings to the run's list; one already there is not added twice (a step's
+        retry warns again)."""
+        where = and_(runs.c.store_id == self.store_id, runs.c.run_id == run_id)
+        with self.engine.begin() as c:
+            current = list(c.execute(select(runs.c.warnings).where(where)).scalar() or [])
+            added = [w for w in warnings if w not in current]
+            if added:
+                c.execute(update(runs).where(where).values(warnings=current + added))
+
+    def set_found_by_reconcile(self, run_id: str, count: int) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(runs).where(runs.c.store_id == self.store_id, runs.c.run_id == run_id).values(
+                found_by_reconcile=count))
 
     def add_calls(self, run_id: str, *, cartum: int = 0, roapp: int = 0, roapp_writes: int = 0) -> None:
         with self.engine.begin() as c:
@@ -293,14 +365,26 @@ class StateStore:
                 store_id=self.store_id, run_id=run_id, entity=entity, source_key=str(key), stage=stage,
                 reason=reason, record=record, created_at=now, first_seen_at=now, last_seen_at=now, attempts=1))
 
-    def resolve_quarantine(self, entity: str, keys: Iterable[str]) -> None:
+    def resolve_quarantine(self, entity: str, keys: Iterable[str], resolution: str | None = None) -> int:
+        """Resolve every open row of these records (``resolution`` says why, when it is not
+        that RO App now holds the record); returns how many rows."""
         keys = [str(k) for k in keys]
         if not keys:
-            return
+            return 0
         with self.engine.begin() as c:
-            c.execute(update(quarantine).where(
+            return c.execute(update(quarantine).where(
                 quarantine.c.store_id == self.store_id, quarantine.c.entity == entity,
-                quarantine.c.source_key.in_(keys), quarantine.c.resolved_at.is_(None)).values(resolved_at=utcnow()))
+                quarantine.c.source_key.in_(keys), quarantine.c.resolved_at.is_(None)).values(
+                resolved_at=self.now(), resolution=resolution)).rowcount
+
+    def purge_resolved_quarantine(self, keep_days: int) -> int:
+        """Delete the quarantine rows resolved more than ``keep_days`` ago; returns how many.
+        Open rows are never purged."""
+        cutoff = self.now() - timedelta(days=keep_days)
+        with self.engine.begin() as c:
+            return c.execute(delete(quarantine).where(
+                quarantine.c.store_id == self.store_id, quarantine.c.resolved_at.is_not(None),
+                quarantine.c.resolved_at < cutoff)).rowcount
 
     def quarantined_count(self, run_id: str, entity: str) -> int:
         """Records of the entity this run quarantined (each once, however many tries)."""

@@ -22,6 +22,14 @@ store_state = Table(
     Column("catalog_refreshed_at", DateTime(timezone=True)),
     Column("first_import_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The reconcile pass (``pipeline.reconcile``): when the last one that succeeded started, and
+    # when one was last asked for (``cartum-roapp stores reconcile``, the DAG's ``reconcile`` param).
+    Column("reconciled_at", DateTime(timezone=True)),
+    Column("reconcile_requested_at", DateTime(timezone=True)),
+    # The Cartum statuses found final by the last setup check (``setup_checks.final_statuses``),
+    # and when the orders in them were last re-read (hourly, for ``final_days``).
+    Column("final_statuses", JSON),
+    Column("final_reread_at", DateTime(timezone=True)),
 )
 
 #: How far each entity has been read, per store: one row per (entity, cursor name). The
@@ -81,6 +89,9 @@ runs = Table(
     Column("roapp_writes", Integer, nullable=False, default=0),
     Column("duration_s", Float),
     Column("error", Text),
+    Column("mode", String(16)),                     # first_import, incremental, reconcile
+    Column("warnings", JSON),                       # list of texts: degraded setup, reconcile findings
+    Column("found_by_reconcile", Integer, nullable=False, default=0, server_default=text("0")),
 )
 
 run_entities = Table(
@@ -123,6 +134,8 @@ quarantine = Table(
     Column("attempts", Integer, nullable=False, default=1, server_default=text("1")),  # runs it failed in
     Column("first_seen_at", DateTime(timezone=True)),
     Column("last_seen_at", DateTime(timezone=True)),
+    # Why a row was resolved when not by loading: e.g. its order was deleted in Cartum.
+    Column("resolution", Text),
 )
 
 #: What became of each step of a run: done, or failed with its error (the last try counts).
@@ -154,13 +167,16 @@ _OLD_CURSOR_COLUMNS = (("orders_watermark", "orders", "created"), ("customers_wa
 
 
 #: Columns later versions added to a table that already existed: ``upgrade`` adds them.
-_ADDED_COLUMNS = ((quarantine, ("attempts", "first_seen_at", "last_seen_at")),)
+_ADDED_COLUMNS = ((quarantine, ("attempts", "first_seen_at", "last_seen_at", "resolution")),
+                  (runs, ("mode", "warnings", "found_by_reconcile")),
+                  (store_state, ("reconciled_at", "reconcile_requested_at", "final_statuses", "final_reread_at")))
 
 
 def _add_missing_columns(connection: Any) -> None:
     """``ALTER TABLE … ADD COLUMN`` for each column of ``_ADDED_COLUMNS`` the database lacks
     (SQLite and PostgreSQL). A quarantine row from before is seen once: first and last seen
-    at its ``created_at``, 1 attempt."""
+    at its ``created_at``, 1 attempt. A run from before has no mode and no warnings, and
+    found nothing by reconcile (0)."""
     for table, names in _ADDED_COLUMNS:
         present = {c["name"] for c in inspect(connection).get_columns(table.name)}
         missing = [table.c[name] for name in names if name not in present]

@@ -411,6 +411,7 @@ class CartumSandbox:
         return {"login": self.login}
 
     def _delete_orders(self, payload: Any) -> dict[str, Any]:
+        """Delete orders, as a store admin does: ``orders/get`` no longer returns them."""
         if not isinstance(payload, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in payload):
             raise ValueError("delete_orders takes a list of order ids")
         deleted = [i for i in payload if self._orders.pop(i, None) is not None]

@@ -17,6 +17,11 @@ Choices where the contract leaves room:
   methods below. Ids are never reused; a deleted record answers 404, and a reference to it
   in a new order or item answers 422 naming the field. Orders of a deleted person keep
   their ``client_id``; items of a deleted product stay on their orders.
+- an item's ``discount`` is ``{type: "value"|"percentage", percentage, amount}``, the
+  amount for the item's whole quantity [assumed]; a discount above the item's price ×
+  quantity (after a PATCH too) answers 422 naming ``discount``. An order is shown with
+  ``price`` (Σ items' price × quantity − discount) and ``discount_sum`` [assumed names],
+  computed from its items; ``state()`` shows them too.
 """
 
 from __future__ import annotations
@@ -88,9 +93,10 @@ class RoAppStore:
     def snapshot(self) -> dict[str, Any]:
         """Everything held, orders with their items, comments and status history, and the
         ids managers deleted (``deleted``) or merged away (``merged_people``)."""
+        orders = [{**o, **v.order_totals(o["items"])} for o in self.orders.values()]
         return copy.deepcopy({"generated_at": self.generated_at, **self.reference,
                               "people": list(self.people.values()), "products": list(self.products.values()),
-                              "orders": list(self.orders.values()), "deleted": self.deleted,
+                              "orders": orders, "deleted": self.deleted,
                               "merged_people": self.merged_people})
 
     def ids(self, kind: str) -> Callable[[], set[int]]:
@@ -143,7 +149,7 @@ class RoAppStore:
 
     @staticmethod
     def _order_view(order: dict[str, Any]) -> dict[str, Any]:
-        return {k: value for k, value in order.items() if k not in ORDER_PARTS}
+        return {**{k: value for k, value in order.items() if k not in ORDER_PARTS}, **v.order_totals(order["items"])}
 
     def list_orders(self, request: Request, body: dict) -> Response:
         q = request.query
@@ -223,6 +229,7 @@ class RoAppStore:
         # Products go on orders without touching stock: RO App's Cartum connector does the same.
         item = {"id": self._new_id("items"), "entity_id": product["id"], "title": product["title"], "quantity": 1,
                 "price": product.get("price") or 0, "cost": 0, "discount": None, "comment": None, **fields}
+        v.check_item_discount(item)
         order["items"].append(item)
         order["modified_at"] = self.clock.tick()
         return Response(201, item)
@@ -233,6 +240,7 @@ class RoAppStore:
         fields = v.checked(body, self._item_checks(), ["entity_id"], partial=True)
         if "entity_id" in fields:
             fields["title"] = self.products[fields["entity_id"]]["title"]
+        v.check_item_discount({**item, **fields})
         item.update(fields)
         order["modified_at"] = self.clock.tick()
         return Response(200, item)

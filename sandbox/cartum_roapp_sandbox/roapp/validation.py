@@ -154,14 +154,56 @@ def phones(value: Any) -> list[dict[str, str]]:
     return [{"phone": p["phone"]} for p in value]
 
 
+DISCOUNT_TYPES = ("value", "percentage")  # [assumed]: the contract names the fields, not the types
+
+
 def discount(value: Any) -> dict[str, Any]:
+    """``{type, percentage, amount}``: ``type`` "value" (a fixed ``amount`` for the whole
+    item) or "percentage" (``percentage`` of price × quantity, 0–100); without a type the
+    amount counts when it is not 0, else the percentage. Whether it fits the item is
+    :func:`item_discount`'s check."""
     if not isinstance(value, dict):
         raise Invalid("must be an object {type, percentage, amount}")
-    out = {"type": value.get("type"), "percentage": value.get("percentage", 0), "amount": value.get("amount", 0)}
-    if out["type"] is not None and not isinstance(out["type"], str):
-        raise Invalid("type must be a string")
-    number(out["percentage"]), number(out["amount"])
+    out = {"type": value.get("type"), "percentage": value.get("percentage") or 0, "amount": value.get("amount") or 0}
+    if out["type"] is not None and out["type"] not in DISCOUNT_TYPES:
+        raise Invalid(f"type must be one of {', '.join(DISCOUNT_TYPES)}")
+    for name in ("percentage", "amount"):
+        try:
+            number(out[name])
+        except Invalid:
+            raise Invalid(f"{name} must be a number") from None
+        if out[name] < 0:
+            raise Invalid(f"{name} must not be negative")
+    if out["percentage"] > 100:
+        raise Invalid("percentage must not be above 100")
     return out
+
+
+def item_discount(item: dict[str, Any]) -> float:
+    """The discount of an item as an amount (cents rounded) for its whole quantity."""
+    found = item.get("discount")
+    if not found:
+        return 0.0
+    whole = float(item.get("price") or 0) * float(item.get("quantity") or 0)
+    by_percentage = found.get("type") == "percentage" or (found.get("type") is None and not found.get("amount"))
+    return round(whole * found["percentage"] / 100 if by_percentage else float(found["amount"]), 2)
+
+
+def check_item_discount(item: dict[str, Any]) -> None:
+    """422 naming ``discount`` when the item's discount is more than its price × quantity."""
+    whole = round(float(item.get("price") or 0) * float(item.get("quantity") or 0), 2)
+    if item_discount(item) > whole:
+        raise invalid({"discount": [f"The discount {item_discount(item):g} is more than the item's amount "
+                                    f"{whole:g} (price × quantity)."]})
+
+
+def order_totals(items: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """What RO App shows as an order's amount [assumed field names]: ``price``, the sum of
+    its items' price × quantity − discount, and ``discount_sum``, their discounts."""
+    items = list(items)
+    discounts = round(sum(item_discount(i) for i in items), 2)
+    whole = sum(float(i.get("price") or 0) * float(i.get("quantity") or 0) for i in items)
+    return {"price": round(whole - discounts, 2), "discount_sum": discounts}
 
 
 def custom_fields(known: Callable[[], Collection[int]] | None) -> Check:

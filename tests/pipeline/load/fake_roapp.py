@@ -2,8 +2,10 @@
 
 It keeps people, products and orders (with their items, comments and status history) the
 way the RO App sandbox answers them: people's phones as ``[{"phone": ...}]``, items with
-``id``/``entity_id``/``price``/``quantity``, orders with ``manager_notes`` and a
-``modified_at`` that moves on every write. Every call is recorded as ``(method, args)``.
+``id``/``entity_id``/``price``/``quantity``/``discount`` (a discount above the item's
+amount is a 422, as the sandbox answers; the sandbox's rules are reused), orders with
+``manager_notes``, their amount ``price`` and a ``modified_at`` that moves on every write.
+Every call is recorded as ``(method, args)``.
 
 ``reject(method)`` makes the next call of that method raise ``transport.ValidationError``
 (a 422) without changing anything. ``die_before(method)`` raises ``WorkerDied`` instead of
@@ -17,6 +19,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
+
+from cartum_roapp_sandbox.roapp.validation import ApiError, check_item_discount, order_totals
 
 from cartum_roapp_sync import assumptions
 from cartum_roapp_sync.transport import NotFoundError, ValidationError
@@ -101,8 +105,8 @@ class FakeRoApp:
         return copy.deepcopy(order)
 
     def order(self, order_id: int) -> dict[str, Any]:
-        """Everything held of one order, items and comments included."""
-        return copy.deepcopy(self.orders[order_id])
+        """Everything held of one order, items and comments included, and its amount."""
+        return copy.deepcopy({**self.orders[order_id], **order_totals(self.orders[order_id]["items"])})
 
     # --- machinery ------------------------------------------------------------------
 
@@ -154,7 +158,8 @@ class FakeRoApp:
         if product is None:
             raise ValidationError(f"entity_id {body.get('entity_id')} is not a product", status=422)
         item = {"id": self._next_id("items"), "entity_id": product["id"], "title": product["title"],
-                "quantity": 1, "price": product.get("price") or 0, **body}
+                "quantity": 1, "price": product.get("price") or 0, "discount": None, **body}
+        _check_discount(item)
         order["items"].append(item)
         order["modified_at"] = self._tick()
         return item
@@ -167,7 +172,8 @@ class FakeRoApp:
 
     @staticmethod
     def _order_view(order: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in order.items() if k not in ("items", "comments", "status_history")}
+        view = {k: v for k, v in order.items() if k not in ("items", "comments", "status_history")}
+        return {**view, **order_totals(order["items"])}
 
     # --- reference data ---------------------------------------------------------------
 
@@ -304,6 +310,7 @@ class FakeRoApp:
         item = next((i for i in order["items"] if i["id"] == item_id), None)
         if item is None:
             raise NotFoundError(f"RO App item {item_id} of order {order_id}: not found", status=404)
+        _check_discount({**item, **body})
         item.update(copy.deepcopy(body))
         order["modified_at"] = self._tick()
         return self._done("update_order_item", item)
@@ -329,3 +336,10 @@ class FakeRoApp:
 
     def close(self) -> None:
         self.closed = True
+
+
+def _check_discount(item: dict[str, Any]) -> None:
+    try:
+        check_item_discount(item)
+    except ApiError as exc:
+        raise ValidationError(f"RO App: {exc.errors}", status=422, field_errors=exc.errors) from None

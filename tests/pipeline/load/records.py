@@ -64,15 +64,22 @@ def product(article: str, *, price: float = 100.0, title: str | None = None, bar
     return PRODUCTS.record.from_row({**row, "content_hash": content_hash(row, PRODUCTS.hashed)})
 
 
-def line(product_key: str, quantity: float = 1, price: float = 100.0) -> dict[str, Any]:
-    return {"product_key": product_key, "article": product_key, "title": f"Line {product_key}",
+def line(product_key: str, quantity: float = 1, price: float = 100.0, *,
+         discount: float | None = None) -> dict[str, Any]:
+    """An order line; without ``discount`` it has the shape lines had before item discounts
+    (an order synced by an earlier version)."""
+    made = {"product_key": product_key, "article": product_key, "title": f"Line {product_key}",
             "quantity": quantity, "price": price}
+    if discount is not None:
+        made.update(discount=discount, net=round(quantity * price - discount, 2))
+    return made
 
 
 def order(order_id: int, items: list[dict[str, Any]], *, client_key: str = "phone:+380501234567",
           status: int = 1, paid: bool = False, comment: str = "Нова Пошта, Київ, відділення №1") -> Any:
     row = {"order_id": order_id, "client_key": client_key, "cartum_status": status,
            "roapp_status_id": STATUS_MAP.get(str(status)), "created": "2025-01-02 10:00:00", "currency": "UAH",
-           "total": sum(i["quantity"] * i["price"] for i in items), "paid": paid, "items": items,
+           "total": round(sum(i["quantity"] * i["price"] - i.get("discount", 0) for i in items), 2), "paid": paid,
+           "items": items,
            "delivery_comment": comment}
     return ORDERS.record.from_row({**row, "content_hash": content_hash(row, ORDERS.hashed)})

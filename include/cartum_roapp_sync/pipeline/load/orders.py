@@ -14,7 +14,7 @@ from ... import assumptions
 from ...entities import CLIENTS, ORDERS, PRODUCTS
 from ...setup_checks import eligible_managers
 from ...state.cursors import CARTUM_TIME
-from ...state.store import IdMapRow, utcnow
+from ...state.store import IdMapRow
 from ...transport import NotFoundError, ValidationError
 from ..context import RunContext, store_now_text
 from ..errors import FatalStepError
@@ -37,6 +37,7 @@ class OrderLoader(EntityLoader):
         self._product_ids: dict[str, int] = {}
         self._crashed: dict[str, int] = {}   # order key → RO App order found by its marker
         self._clients: dict[str, Any] | None = None  # this run's client records, read when one must heal
+        self._final: set[int] | None = None  # the store's final Cartum statuses
 
     # reference data, read once and only when an order is written
     def managers(self) -> list[int]:
@@ -106,7 +107,7 @@ class OrderLoader(EntityLoader):
     def _custom_values(self, record: Any) -> dict[str, Any]:
         fields = self.custom_fields()
         values = {"Store": self.ctx.config.name, "External ID": str(record.order_id),
-                  "Created": record.created, "Last update": store_now_text()}
+                  "Created": record.created, "Last update": store_now_text(self.ctx.config.timezone)}
         return {f"f{fields[title]}": value for title, value in values.items() if title in fields}
 
     def _notes(self, record: Any) -> str:
@@ -114,10 +115,10 @@ class OrderLoader(EntityLoader):
                 f"{self.marker(record)}")
 
     def details(self, record: Any, row: IdMapRow | None) -> dict[str, Any]:
-        return {**(row.details if row else {}), "cartum_status": record.cartum_status,
-                "roapp_status_id": record.roapp_status_id, "steps": list(ORDER_STEPS),
-                "comment": record.delivery_comment, "paid": record.paid, "client_key": record.client_key,
-                "lines": _lines(record)}
+        return self._finality({**(row.details if row else {}), "cartum_status": record.cartum_status,
+                               "roapp_status_id": record.roapp_status_id, "steps": list(ORDER_STEPS),
+                               "comment": record.delivery_comment, "paid": record.paid,
+                               "client_key": record.client_key, "lines": _lines(record)}, record)
 
     def lookups(self, records: list[Any]) -> None:
         """Orders RO App may hold although the id map does not say so (a create whose answer
@@ -130,7 +131,7 @@ class OrderLoader(EntityLoader):
         wanted = {m: k for m, k in wanted.items() if k not in rows or rows[k].roapp_id is None}
         if not wanted:
             return
-        created = [utc_of_store_time(r.created) for r in records if self.marker(r) in wanted]
+        created = [utc_of_store_time(r.created, self.ctx.config.timezone) for r in records if self.marker(r) in wanted]
         since = min(c for c in created if c is not None) - timedelta(days=1) if any(created) else None
         found = self.roapp.find_orders(branches=[self.ctx.config.location_id],
                                        created_at=(since.isoformat(),) if since else None)
@@ -250,7 +251,9 @@ class OrderLoader(EntityLoader):
         """Make the order's lines in RO App match the record, touching only the items the
         sync added (their RO App ids are in ``details["items"]``, "product_key@price" → id):
         items a manager added stay as they are. A line is a product at a price (a gift of a
-        product also bought at full price is a line of its own).
+        product also bought at full price is a line of its own), with its share of the
+        order's discount as an item discount (``_discount_body``); an item whose quantity or
+        discount differs from its line gets one PATCH of what differs.
 
         Before an item is added, the line is recorded as pending; an unowned item that
         matches a pending line (added by a try that died, or whose answer was lost) is
@@ -263,8 +266,9 @@ class OrderLoader(EntityLoader):
         for item in record.items or []:
             pid, price = self._product_ids[str(item["product_key"])], float(item["price"])
             line = wanted.setdefault(_line_key(item["product_key"], price),
-                                     {"entity_id": pid, "price": price, "quantity": 0.0})
+                                     {"entity_id": pid, "price": price, "quantity": 0.0, "discount": 0.0})
             line["quantity"] += float(item["quantity"])
+            line["discount"] = round(line["discount"] + float(item.get("discount") or 0), 2)
         present = [] if fresh else self.roapp.order_items(roapp_id)
         by_id = {int(i["id"]): i for i in present}
         mine = {lk: by_id[i] for lk, i in owned.items() if i in by_id}
@@ -279,8 +283,10 @@ class OrderLoader(EntityLoader):
         def adoptable(line_key: str, line: dict[str, Any]) -> dict[str, Any] | None:
             if not (adopt or line_key in pending):
                 return None
-            return next((i for i in unowned if int(i["entity_id"]) == line["entity_id"]
-                         and float(i.get("price") or 0) == line["price"]), None)
+            # the same discount first; else the product at that price (added before its
+            # discount changed, or before discounts were synced): its discount is patched below
+            return next((i for i in unowned if _matches(i, line)), None) or next(
+                (i for i in unowned if _matches(i, line, discount=False)), None)
 
         for line_key, line in wanted.items():
             item = mine.pop(line_key, None)
@@ -297,7 +303,8 @@ class OrderLoader(EntityLoader):
                 if repriced is not None:
                     item = mine.pop(repriced)
                     del owned[repriced]
-                    self._update_item(roapp_id, item, line, {"quantity": line["quantity"], "price": line["price"]})
+                    self._update_item(roapp_id, item, line, {**_item_changes(item, line), "quantity": line["quantity"],
+                                                             "price": line["price"]})
                     owned[line_key] = int(item["id"])
                     save()
                     continue
@@ -313,8 +320,9 @@ class OrderLoader(EntityLoader):
                 continue
             known = owned.get(line_key) == int(item["id"])
             owned[line_key] = int(item["id"])
-            if float(item.get("quantity") or 0) != line["quantity"]:
-                self._update_item(roapp_id, item, line, {"quantity": line["quantity"]})
+            changes = _item_changes(item, line)
+            if changes:
+                self._update_item(roapp_id, item, line, changes)
             elif known:
                 continue  # nothing changed for this line: nothing to record
             save()
@@ -332,13 +340,13 @@ class OrderLoader(EntityLoader):
         """Add one line; a product RO App no longer has (deleted there) is created again from
         this run's data, or, when the run does not hold it, read again by the next run."""
         try:
-            return self.roapp.add_order_item(roapp_id, dict(line))
+            return self.roapp.add_order_item(roapp_id, _item_body(line))
         except ValidationError as exc:
             if not _names_field(exc, "entity_id"):
                 raise
             product_key = line_key.rpartition("@")[0]
             line["entity_id"] = self._heal_product(product_key, exc)
-            return self.roapp.add_order_item(roapp_id, dict(line))
+            return self.roapp.add_order_item(roapp_id, _item_body(line))
 
     def _heal_product(self, product_key: str, exc: Exception) -> int:
         from .products import ProductLoader
@@ -366,23 +374,40 @@ class OrderLoader(EntityLoader):
             log.warning("order %s: item %s is gone from RO App", roapp_id, item["id"])
 
     def _find_new_item(self, roapp_id: int, line: dict[str, Any], known: set[int]) -> dict[str, Any] | None:
-        """An item of the line's product and price that was not there before the add."""
-        return next((i for i in self.roapp.order_items(roapp_id) if int(i["id"]) not in known
-                     and int(i["entity_id"]) == line["entity_id"] and float(i.get("price") or 0) == line["price"]),
+        """An item of the line's product, price and discount that was not there before the add."""
+        return next((i for i in self.roapp.order_items(roapp_id) if int(i["id"]) not in known and _matches(i, line)),
                     None)
 
     def finish(self, reached: str | None) -> None:
         """The first import's facts: when it ran, and up to which creation time it judged
-        orders (``skip_statuses_on_import`` applies to orders created up to there)."""
-        if self.ctx.data.plan().first_import:
-            self.state.set_store_state(import_cutoff=reached, first_import_at=utcnow())
+        orders (``skip_statuses_on_import`` applies to orders created up to there); after a
+        run that re-read the recently final orders, when (the next such re-read is due
+        ``final_reread_minutes`` later)."""
+        plan = self.ctx.data.plan()
+        if plan.first_import:
+            self.state.set_store_state(import_cutoff=reached, first_import_at=self.state.now())
+        elif plan.final_reread:  # the recently final orders were re-read and loaded: next time in an hour
+            self.state.set_store_state(final_reread_at=self.state.now())
 
     def remember(self, record: Any, row: IdMapRow) -> None:
         # Two Cartum statuses mapped to one RO App status change nothing in RO App, but the
-        # Cartum status decides whether the order is final (and stops being re-read).
-        if row.details.get("cartum_status") != record.cartum_status:
-            self.state.record_progress(ORDERS.name, self.key(record),
-                                       {**row.details, "cartum_status": record.cartum_status})
+        # Cartum status decides whether the order is final (re-read hourly, for final_days).
+        details = self._finality({**row.details, "cartum_status": record.cartum_status}, record)
+        if details != row.details:
+            self.state.record_progress(ORDERS.name, self.key(record), details)
+
+    def _finality(self, details: dict[str, Any], record: Any) -> dict[str, Any]:
+        """``final_since``: when the sync first saw the order in a final status (the store's
+        final statuses, as ``validate_setup`` found them); kept while it stays final, from
+        one final status to another, and cleared when the order goes back (reopened)."""
+        if self._final is None:
+            self._final = self.state.final_statuses(self.ctx.config.final_statuses)
+        details = dict(details)
+        if record.cartum_status is not None and int(record.cartum_status) in self._final:
+            details["final_since"] = details.get("final_since") or self.state.now().isoformat()
+        else:
+            details.pop("final_since", None)
+        return details
 
     def update(self, record: Any, row: IdMapRow) -> bool:
         """Push what changed in Cartum (items, status, client and fields, payment and delivery
@@ -480,15 +505,72 @@ def _names_field(exc: ValidationError, name: str) -> bool:
     return name in (exc.field_errors or {}) or name in str(exc)
 
 
-def utc_of_store_time(text: Any) -> datetime | None:
-    """A Cartum time (the store's local time) in UTC, or None when it does not parse."""
+def utc_of_store_time(text: Any, zone: str = assumptions.CARTUM_STORE_TIMEZONE) -> datetime | None:
+    """A Cartum time (the store's local time, in ``zone``) in UTC, or None when it does not parse."""
     try:
         local = datetime.strptime(str(text), CARTUM_TIME)
     except ValueError:
         return None
-    return local.replace(tzinfo=ZoneInfo(assumptions.CARTUM_STORE_TIMEZONE)).astimezone(timezone.utc)
+    return local.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
 
 
 def _lines(record: Any) -> list[list[Any]]:
-    """The order's lines as RO App holds them: what decides whether items need a sync."""
-    return sorted([str(i["product_key"]), float(i["quantity"]), float(i["price"])] for i in record.items or [])
+    """The order's lines as RO App holds them: what decides whether items need a sync. (The
+    discount came with issue 9: lines recorded before it have none, so each such order's
+    items are read once and patched where a discount is due.)"""
+    return sorted([str(i["product_key"]), float(i["quantity"]), float(i["price"]), float(i.get("discount") or 0)]
+                  for i in record.items or [])
+
+
+# --- item discounts -----------------------------------------------------------------------
+# RO App items take ``discount {type, percentage, amount}`` [doc]; which ``type`` names a
+# fixed amount, and that the amount is for the whole item (all its quantity), are
+# [assumed]: both live here.
+DISCOUNT_TYPE_AMOUNT = "value"
+DISCOUNT_TYPE_PERCENTAGE = "percentage"
+
+
+def _discount_body(amount: float) -> dict[str, Any]:
+    return {"type": DISCOUNT_TYPE_AMOUNT, "amount": amount, "percentage": 0}
+
+
+def _item_body(line: dict[str, Any]) -> dict[str, Any]:
+    """What an item is added with: no discount field for a line without one."""
+    body = {k: line[k] for k in ("entity_id", "price", "quantity")}
+    if line.get("discount"):
+        body["discount"] = _discount_body(line["discount"])
+    return body
+
+
+def _item_discount(item: dict[str, Any]) -> float:
+    """The discount an RO App item carries, as an amount for the whole item: read from an
+    amount, a percentage of price × quantity (a manager may set one), or a plain number;
+    none is 0."""
+    value = item.get("discount")
+    if isinstance(value, dict):
+        amount = float(value.get("amount") or 0)
+        if amount or value.get("type") != DISCOUNT_TYPE_PERCENTAGE:
+            return round(amount, 2)
+        whole = float(item.get("price") or 0) * float(item.get("quantity") or 0)
+        return round(whole * float(value.get("percentage") or 0) / 100, 2)
+    return round(float(value or 0), 2)
+
+
+def _matches(item: dict[str, Any], line: dict[str, Any], *, discount: bool = True) -> bool:
+    """The item is the line's product at its price (and discount, unless ``discount`` is
+    False)."""
+    return (int(item["entity_id"]) == line["entity_id"] and float(item.get("price") or 0) == line["price"]
+            and (not discount or _item_discount(item) == line["discount"]))
+
+
+def _item_changes(item: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH that brings one of our items in line: its quantity and discount, sent
+    together when both changed (RO App checks the discount against the new quantity)."""
+    changes: dict[str, Any] = {}
+    if float(item.get("quantity") or 0) != line["quantity"]:
+        changes["quantity"] = line["quantity"]
+    if _item_discount(item) != line["discount"]:
+        changes["discount"] = _discount_body(line["discount"])
+    if "quantity" in changes and line["discount"]:
+        changes["discount"] = _discount_body(line["discount"])
+    return changes
