@@ -22,14 +22,52 @@ CARTUM_NO_API_ACCESS_MARKERS = ("tariff", "api access", "api_disabled")
 CARTUM_ORDER_STATUS_FIELD = "stat_status"      # [code; the exact name may differ]
 CARTUM_ORDER_CREATED_FIELD = "stat_created"    # store local time, see CARTUM_STORE_TIMEZONE
 CARTUM_ORDER_COMMENT_FIELD = "comment"         # the buyer's comment
-CARTUM_ORDER_USER_FIELD = "user"               # registered buyer {id, ...} or null for guests
+#: The registered buyer: a plain number, the user id [doc: "user ID in the system"; the
+#: webhook sample has ``"user": 99``]; this project first read it as an object ``{id}``.
+#: Both are read (``cartum.shapes.user_id``), and a numeric string; null or 0 is a guest.
+CARTUM_ORDER_USER_FIELD = "user"
 
 #: ``stat_created`` is in the store's local time; the timezone is not stated anywhere.
 CARTUM_STORE_TIMEZONE = "Europe/Kyiv"
 
+#: A bot filter in front of some stores answers a default ``python-requests/x`` User-Agent
+#: with a small JS-challenge HTML page, ``/api/`` included [code: public clients send a
+#: browser-like or product User-Agent]. We send this one unless the connection's extra
+#: ``user_agent`` says otherwise; ``{version}`` is the package version.
+CARTUM_USER_AGENT = "cartum-roapp-sync/{version} (Cartum to RO App order sync)"
+#: What marks an HTML answer as such a challenge rather than a plain error page (matched
+#: case-insensitively in the first 8 KB).
+CARTUM_CHALLENGE_MARKERS = ("<script", "challenge", "enable javascript", "checking your browser",
+                            "document.cookie", "cf-chl", "captcha")
+
 #: Order ids sent in one ``orders/get`` call (bodies over ~130 KB get the connection
 #: dropped [code]; 200 ids stay far below that).
 CARTUM_IDS_PER_CALL = 200
+
+#: The Cartum facts the live probe (``cartum-roapp probe``) checks, each with the public
+#: source behind it; the checks themselves are in ``probe.cartum``.
+CARTUM_FACTS = {
+    "cartum.order_user": "an order's `user` is the registered buyer's id, a plain number [doc: API docs, "
+                         "webhook sample]; an object {id} is read too",
+    "cartum.order_fields": "orders/get answers the order fields the sync reads (order_id, stat_status, "
+                           "stat_created, delivery_*, payed, products[]) [doc][code]",
+    "cartum.order_status_field": "the status id is in `stat_status` [code; the name may differ]",
+    "cartum.order_created_field": "the creation time is `stat_created`, YYYY-MM-DD HH:MM:SS [doc]",
+    "cartum.order_comment_field": "the buyer's comment is `comment` [doc; one public client saw it empty]",
+    "cartum.order_line_title": "an order line's `title` is a plain string [doc]",
+    "cartum.store_timezone": "stat_created is store local time in Europe/Kyiv [assumed]",
+    "cartum.statuses": "orders/get_available_statuses answers {id, title{lang}, is_successful} (4.0+) [doc]",
+    "cartum.catalog_fields": "catalog/export products: `article` key (no numeric id), `title` keyed by "
+                             "language, price, gtin, parent{id} [doc][code]",
+    "cartum.users_fields": "users/export users: {id, title, email, phone, registered} [doc][code]",
+    "cartum.plain_user_agent": "the API answers any User-Agent (the docs name no rule) [doc]; some stores "
+                               "answer python-requests with a JS challenge [code]",
+    "cartum.rate_limit": "no rate limit documented; we throttle at 5 requests/s [assumed]",
+    "cartum.envelope": "every answer is {status, response} with HTTP 200 [doc][code]",
+    "cartum.no_api_access_markers": "a plan without the API answers ERROR naming the tariff or API access "
+                                    "[doc: the API needs a plan with API access; the wording is assumed]",
+    "cartum.ids_per_call": "200 order ids per orders/get stay far below the ~130 KB body limit [code]",
+}
 
 # --- RO App ---------------------------------------------------------------------------
 

@@ -32,6 +32,12 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Timeout (seconds)",
                         "schema": {**_OPTIONAL_NUMBER, "default": 30},
                     },
+                    "user_agent": {
+                        "label": "User-Agent",
+                        "description": "Sent to the store; empty: cartum-roapp-sync/<version>. Change it when the "
+                                       "store's bot filter answers with a JavaScript challenge page.",
+                        "schema": {"type": ["string", "null"]},
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],

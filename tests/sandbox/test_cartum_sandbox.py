@@ -222,7 +222,9 @@ def test_orders_get_returns_all_sorted_without_hidden_lang(server, data):
     got = answer["response"]["orders"]
     assert [o["order_id"] for o in got] == [o["order_id"] for o in data["orders"]]
     assert all("lang" not in o for o in got)
-    assert got[0] == {k: v for k, v in data["orders"][0].items() if k != "lang"}
+    first = data["orders"][0]
+    assert got[0] == {**{k: v for k, v in first.items() if k != "lang"},
+                      "user": first["user"]["id"] if first["user"] else None}  # documented: the id
 
 
 def test_orders_get_date_filter_is_inclusive(server, data):
@@ -466,16 +468,72 @@ def test_command_line_serves_the_api():
     process = subprocess.Popen(
         [sys.executable, "-m", "cartum_roapp_sandbox.cartum", "--port", "0", "--orders", "12", "--products",
          "8", "--customers", "4", "--login", "cli", "--password", "pw", "--token-ttl", "5",
-         "--orders-page-cap", "5", "--orders-sort", "newest_first"],
+         "--orders-page-cap", "5", "--orders-sort", "newest_first", "--profile", "alternative"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         counts = process.stdout.readline()
         assert "12 orders, 8 products, 4 users, 7 statuses" in counts
         url = re.search(r"listening on (http://\S+)", process.stdout.readline()).group(1)
-        answer = requests.post(f"{url}/api/auth/", json={"login": "cli", "password": "pw"}, timeout=5).json()
+        answer = requests.post(f"{url}/api/auth/", json={"login": "cli", "password": "pw"}, timeout=5,
+                               headers={"User-Agent": "cartum-roapp-sync/test"}).json()
         assert answer["status"] == "OK" and len(answer["response"]["token"]) == 32
+        assert SandboxAdmin(url).state()["profile"] == {"name": "alternative", "user_as_number": False,
+                                                        "bot_filter": True}
         assert SandboxAdmin(url).faults()["token_ttl"] == 5
         assert SandboxAdmin(url).state()["orders_paging"] == {"page_cap": 5, "sort": "newest_first"}
     finally:
         process.terminate()
         process.wait(10)
+
+
+# --- profiles: each side of the disagreements between the public sources -------------------
+
+def _users_in_answer(url: str, agent: str = "cartum-roapp-sync/test") -> list:
+    headers = {"User-Agent": agent}
+    token = requests.post(f"{url}/api/auth/", json={"login": LOGIN, "password": PASSWORD}, headers=headers,
+                          timeout=5).json()["response"]["token"]
+    answer = requests.post(f"{url}/api/orders/get/", json={"token": token}, headers=headers, timeout=5).json()
+    return [o["user"] for o in answer["response"]["orders"]]
+
+
+def test_documented_profile_answers_user_as_the_id_and_alternative_as_an_object(server, admin, data):
+    expected = [o["user"] for o in data["orders"]]
+    assert admin.state()["profile"]["name"] == "documented"
+    assert _users_in_answer(server.url) == [u["id"] if u else None for u in expected]
+    assert any(isinstance(u, int) for u in _users_in_answer(server.url))
+    assert admin.action("set_profile", {"name": "alternative"})["user_as_number"] is False
+    assert _users_in_answer(server.url) == expected
+    assert all(u is None or set(u) == {"id", "title", "email", "phone"} for u in _users_in_answer(server.url))
+    # the stored orders are the same under both profiles
+    assert [o["user"] for o in admin.state()["orders"]] == expected
+
+
+def test_an_upserted_user_may_be_a_number_or_an_object_and_is_stored_as_an_object(server, admin):
+    admin.action("upsert_orders", [{"order_id": 7001, "user": 42}, {"order_id": 7002, "user": {"id": 43}}])
+    stored = {o["order_id"]: o["user"] for o in admin.state()["orders"] if o["order_id"] > 7000}
+    assert stored == {7001: {"id": 42}, 7002: {"id": 43}}
+    for bad in (0, -1, "42", {"id": "42"}, True):
+        with pytest.raises(RuntimeError, match="400.*user"):
+            admin.action("upsert_orders", [{"order_id": 7003, "user": bad}])
+
+
+def test_bot_filter_answers_script_user_agents_with_a_js_challenge(server, admin):
+    plain = requests.post(f"{server.url}/api/auth/", json={"login": LOGIN, "password": PASSWORD}, timeout=5)
+    assert plain.json()["status"] == "OK"  # documented: any User-Agent gets the API
+    admin.action("set_profile", {"name": "documented", "bot_filter": True})
+    for agent in (plain.request.headers["User-Agent"], "curl/8.5.0", ""):
+        blocked = requests.post(f"{server.url}/api/orders/get/", json={}, headers={"User-Agent": agent}, timeout=5)
+        assert blocked.status_code == 200 and blocked.headers["Content-Type"].startswith("text/html")
+        assert "<script" in blocked.text and "enable JavaScript" in blocked.text
+    assert _users_in_answer(server.url, "cartum-roapp-sync/0.1.0 (Cartum to RO App order sync)")
+    assert _users_in_answer(server.url, "Mozilla/5.0 (X11; Linux x86_64)")
+    log = admin.requests()
+    assert [e["status"] for e in log[1:4]] == [200, 200, 200] and all(e["path"] == "/api/orders/get/"
+                                                                       for e in log[1:4])
+
+
+def test_set_profile_refuses_unknown_names_and_flags(admin):
+    for payload in ({"name": "live"}, {"name": "documented", "phones": True}, {"bot_filter": "yes"}):
+        with pytest.raises(RuntimeError, match="400"):
+            admin.action("set_profile", payload)
+    assert admin.state()["profile"] == {"name": "documented", "user_as_number": True, "bot_filter": False}

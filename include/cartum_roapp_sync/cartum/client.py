@@ -2,6 +2,10 @@
 ``{"status", "response"}`` envelope, pagination generators and clear errors.
 No Airflow imports; retries, backoff and throttling come from ``transport``.
 
+Every request carries a descriptive User-Agent (``default_user_agent``, or the one given):
+some stores' bot filters answer python-requests' own with a JS-challenge page, and such
+an answer is reported as that, with the hint to change the connection's ``user_agent``.
+
 Orders by creation window are read by ``window`` (time slices that each fit one answer,
 so a deletion or insertion during the read skips nothing, and a silent page cap is
 learned rather than taken for the last page); orders by id are asked again for the ids a
@@ -17,8 +21,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 import requests
 
-from .. import assumptions
+from .. import __version__, assumptions
 from ..ratelimit import LocalRateLimiter
+from .shapes import is_challenge_page
 from .window import PageSize, WindowReader, WindowReadError, parse_bound
 from ..transport import (
     AccessDeniedError,
@@ -30,6 +35,7 @@ from ..transport import (
     RetryPolicy,
     Transport,
     describe_answer,
+    looks_like_html,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,17 @@ class UndefinedFunctionError(CartumError):
     """The store's platform version does not know this function."""
 
 
+def default_user_agent() -> str:
+    """The User-Agent sent when the connection names none: the project and its version."""
+    return assumptions.CARTUM_USER_AGENT.format(version=__version__)
+
+
+def connection_user_agent(extra: dict[str, Any]) -> str | None:
+    """A connection's extra ``user_agent``, or None (empty or absent) for the default."""
+    value = extra.get("user_agent")
+    return (str(value).strip() or None) if value is not None else None
+
+
 def format_time(value: date | datetime | str) -> str:
     """Cartum's date filters take ``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS`` (store local time)."""
     if isinstance(value, datetime):
@@ -77,7 +94,7 @@ class CartumClient:
                  requests_per_second: float = assumptions.CARTUM_DEFAULT_REQUESTS_PER_SECOND,
                  limiter: RateLimiter | None = None, timeout: float = 30.0, retry: RetryPolicy | None = None,
                  session: requests.Session | None = None, token_ttl: float = TOKEN_TTL,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, user_agent: str | None = None):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"Cartum store URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
@@ -85,8 +102,9 @@ class CartumClient:
         self._password = password
         limiter = limiter if limiter is not None else (
             LocalRateLimiter.per_second(requests_per_second) if requests_per_second else None)
+        self.user_agent = (user_agent or "").strip() or default_user_agent()
         self.transport = Transport("Cartum", self.base_url, timeout=timeout, retry=retry, limiter=limiter,
-                                   session=session)
+                                   session=session, headers={"User-Agent": self.user_agent})
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_ttl = token_ttl
@@ -113,6 +131,14 @@ class CartumClient:
         except ValueError:
             payload = None
         if not isinstance(payload, dict) or "status" not in payload:
+            if looks_like_html(response) and is_challenge_page(response.content):
+                raise NotAnApiError(
+                    f"{self.base_url} answered {function} with a JavaScript challenge page (HTTP "
+                    f"{response.status_code}) instead of the Cartum API's JSON: not a reachable Cartum API for this "
+                    f"client. A bot filter in front of the store likely blocks the User-Agent {self.user_agent!r}: "
+                    f"set another one in the Cartum connection's extra `user_agent` (e.g. the store's own "
+                    f"recommendation, or a browser-like one), or ask the store's host to let /api/ through. Check "
+                    f"the store URL too.", status=response.status_code)
             raise NotAnApiError(
                 f"{self.base_url} answered {function} with {describe_answer(response)} instead of the "
                 f"Cartum API's JSON: not a reachable Cartum API. Check the store URL, that the store is up, "
@@ -156,6 +182,12 @@ class CartumClient:
                 "and the password") if "@" in self.login else (
                 "check the user name (Settings → Administrators) and the password")
         raise CredentialsError(f"Cartum rejected login {self.login!r} for {self.base_url} ({message}): {hint}.")
+
+    def auth_answer(self, session: requests.Session, timeout: float = 20.0) -> requests.Response:
+        """The raw answer to one ``auth`` sent through ``session`` (its own User-Agent, no
+        retries): what the probe compares with ours to see a bot filter."""
+        return session.post(f"{self.base_url}/api/auth/", json={"login": self.login, "password": self._password},
+                            timeout=timeout)
 
     def _ensure_token(self) -> str:
         if self._token is None or self._clock() >= self._token_expires:
@@ -318,4 +350,5 @@ class CartumClient:
         self.transport.close()
 
 
-__all__ = ["CartumClient", "CartumError", "UndefinedFunctionError", "ApiError", "BUILTIN_STATUSES"]
+__all__ = ["CartumClient", "CartumError", "UndefinedFunctionError", "ApiError", "BUILTIN_STATUSES",
+           "connection_user_agent", "default_user_agent"]

@@ -1,7 +1,9 @@
 """Airflow hook for a Cartum store: turns a ``cartum`` connection into a ``CartumClient``.
 
 Connection: host = store URL with its scheme, login = the administrator's user name,
-password; extras ``requests_per_second`` and ``timeout``. The connection is read on first
+password; extras ``requests_per_second``, ``timeout`` and ``user_agent`` (the User-Agent
+sent to the store; default ``cartum-roapp-sync/<version> (...)``: some stores' bot filters
+answer the default python-requests one with a JS-challenge page). The connection is read on first
 use, never in ``__init__``. ``requests_per_second`` is the store's budget across every
 process (its parallel extract tasks), kept through the state database like RO App's.
 What the two hooks share is in ``hook_base``.
@@ -15,7 +17,7 @@ from .. import assumptions
 from ..hook_base import ApiClientHook
 from ..ratelimit import SharedRateLimiter, bucket_name
 from ..transport import ApiError
-from .client import CartumClient
+from .client import CartumClient, connection_user_agent
 
 
 class CartumHook(ApiClientHook[CartumClient]):
@@ -39,7 +41,7 @@ class CartumHook(ApiClientHook[CartumClient]):
             raise ValueError(f"Connection {self.cartum_conn_id!r}: the store URL (host) is empty; "
                              f"set it to the store's address, e.g. https://shop.example.com")
         rate = float(extra.get("requests_per_second") or assumptions.CARTUM_DEFAULT_REQUESTS_PER_SECOND)
-        options = self._client_kwargs(extra, requests_per_second=rate)
+        options = self._client_kwargs(extra, requests_per_second=rate, user_agent=connection_user_agent(extra))
         if shared_limit and "limiter" not in options:
             # The store's extract tasks run in parallel processes: they share one budget.
             from ..state.airflow import state_engine

@@ -23,6 +23,7 @@ from .commands.add import cmd_add
 from .commands.check import cmd_check
 from .commands.edit import cmd_edit
 from .commands.list import cmd_list
+from .commands.probe import cmd_probe
 from .commands.reconcile import cmd_reconcile
 from .commands.remove import cmd_remove
 from .commands.statuses import cmd_statuses
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cartum-roapp",
         description="Connect Cartum online stores to RO App in this Airflow deployment (the metadata database of "
                     "AIRFLOW_HOME / AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, as for `airflow variables set`).")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="stores")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="stores|probe")
     stores = groups.add_parser("stores", help="add, list, check, edit and remove stores",
                                description="Stores: each is an entry in the Airflow Variable "
                                            f"{VARIABLE_NAME} plus a `cartum` connection; each enabled "
@@ -125,7 +126,29 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also delete the store's sync state (watermarks, id map, run history, quarantine)")
     remove.add_argument("--keep-connection", action="store_true", help="keep the Cartum connection")
     remove.set_defaults(handler=cmd_remove)
+    _probe_parser(groups)
     return parser
+
+
+def _probe_parser(groups: Any) -> None:
+    probe = groups.add_parser("probe", help="read-only live probe of a store's Cartum and RO App (run it before "
+                                            "`stores add`)",
+                              description="A handful of read calls to the real Cartum and RO App accounts; for every "
+                                          "fact the sync assumes about the two APIs: confirmed, contradicted or not "
+                                          "checkable, with the evidence (field names and shapes, never personal "
+                                          "values), latency, page sizes and rate-limit headers. Writes nothing.")
+    probe.add_argument("store", nargs="?", help="a store_id of the Variable, or a `cartum` connection id")
+    probe.add_argument("--roapp-only", action="store_true", help="probe RO App only")
+    probe.add_argument("--json", action="store_true", help="print the report as JSON")
+    probe.add_argument("--record", metavar="DIR", help="save the redacted answers (test fixtures) and report.json")
+    probe.add_argument("--roapp-conn-id", help=f"RO App connection (default: the store's, else {DEFAULT_ROAPP_CONN_ID})")
+    probe.add_argument("--url", help="Cartum store address, instead of a connection's")
+    probe.add_argument("--login", help="Cartum user name, instead of a connection's")
+    probe.add_argument("--user-agent", help="User-Agent sent to Cartum (default: the connection's extra user_agent, "
+                                            "else cartum-roapp-sync/<version>)")
+    _password_flags(probe, "Cartum password")
+    probe.add_argument("--no-input", action="store_true", help="never ask")
+    probe.set_defaults(handler=cmd_probe)
 
 
 def _password_flags(parser: argparse.ArgumentParser, what: str) -> None:

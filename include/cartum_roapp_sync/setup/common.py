@@ -116,6 +116,7 @@ def store_cartum(entry: dict[str, Any], url: str | None = None, login: str | Non
                  password: str | None = None) -> Any:
     """The store's Cartum, from its connection with any of the fields replaced; one login.
     Raises Failed (after printing why) when that is not possible."""
+    from ..cartum.client import connection_user_agent
     from ..setup_checks import check_cartum_login, check_store_url
     from .airflow_store import get_connection
     from .sources import CachedCartum
@@ -132,7 +133,8 @@ def store_cartum(entry: dict[str, Any], url: str | None = None, login: str | Non
     password = password if password is not None else conn.password or ""
     problems = check_store_url(url)
     if not problems:
-        cartum = CachedCartum.connect(url, login, password)
+        agent = connection_user_agent(conn.extra_dejson or {}) if conn is not None else None
+        cartum = CachedCartum.connect(url, login, password, agent)
         problems = check_cartum_login(cartum)
         if not problems:
             return cartum

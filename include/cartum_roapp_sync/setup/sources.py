@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..cartum.client import CartumClient
+from ..cartum.client import CartumClient, connection_user_agent
 from ..roapp.client import RoAppClient, roapp_retry_policy
 from ..transport import RetryPolicy
 
@@ -28,9 +28,9 @@ class CachedCartum:
         self._products: list[dict[str, Any]] | None = None
 
     @classmethod
-    def connect(cls, url: str, login: str, password: str) -> "CachedCartum":
+    def connect(cls, url: str, login: str, password: str, user_agent: str | None = None) -> "CachedCartum":
         return cls(CartumClient(url, login, password, retry=RetryPolicy(**SETUP_RETRY_OPTIONS),
-                                timeout=SETUP_TIMEOUT))
+                                timeout=SETUP_TIMEOUT, user_agent=user_agent))
 
     @property
     def base_url(self) -> str:
@@ -102,5 +102,7 @@ def open_roapp(conn_id: str) -> CachedRoApp:
 
 
 def open_cartum_connection(conn: Any) -> CachedCartum:
-    """The Cartum store of an Airflow connection object (host = URL, login, password)."""
-    return CachedCartum.connect((conn.host or "").strip(), conn.login or "", conn.password or "")
+    """The Cartum store of an Airflow connection object (host = URL, login, password, and
+    the extra ``user_agent``)."""
+    return CachedCartum.connect((conn.host or "").strip(), conn.login or "", conn.password or "",
+                                connection_user_agent(conn.extra_dejson or {}))

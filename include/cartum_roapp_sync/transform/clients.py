@@ -3,9 +3,10 @@
 Decisions:
 
 - **Sources.** Every order gives a contact (``delivery_name``, ``delivery_phone``,
-  ``delivery_email``, ``delivery_city`` + ``delivery_address``, ``user.id``); every
-  registered customer (``users/export``) gives one too, so a customer without orders in
-  this batch is still a client.
+  ``delivery_email``, ``delivery_city`` + ``delivery_address``, and the registered
+  buyer's id from ``user``: a plain number or an object ``{id}``, ``cartum.shapes``);
+  every registered customer (``users/export``) gives one too, so a customer without
+  orders in this batch is still a client.
 - **Keys and matching**, in this order:
   1. a valid phone (normalised to E.164 for the store's country) → ``phone:+380…``;
      the same number typed differently is the same client;
@@ -34,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..assumptions import CARTUM_ORDER_USER_FIELD
+from ..cartum.shapes import order_user_id
 from ..entities import CLIENTS
 from .emails import clean_email
 from .frames import make_frame
@@ -122,8 +123,7 @@ def _order_contacts(orders: list[dict[str, Any]], country: str) -> list[_Contact
             by_id[order_id] = order
     contacts = []
     for order_id, order in sorted(by_id.items()):
-        user = order.get(CARTUM_ORDER_USER_FIELD)
-        user_id = to_int(user.get("id")) if isinstance(user, dict) else None
+        user_id = order_user_id(order)
         contacts.append(_contact("order", order_id, order.get("delivery_name"), order.get("delivery_phone"),
                                  order.get("delivery_email"),
                                  [order.get("delivery_city"), order.get("delivery_address")], user_id, country))

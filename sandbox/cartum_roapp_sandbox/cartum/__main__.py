@@ -6,6 +6,7 @@ import argparse
 
 from ..server import add_common_arguments, faults_from_arguments, serve_from_command_line
 from .app import CartumSandbox
+from .profile import PROFILES
 from .seed import CartumSeedConfig, generate
 
 
@@ -25,6 +26,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="cap orders/get pages silently at this many orders (default: no cap)")
     parser.add_argument("--orders-sort", choices=("id", "newest_first"), default="id",
                         help="orders/get order: by id, or newest first by stat_created")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="documented",
+                        help="which side of each disagreement between the public sources to serve: user as a "
+                             "number (documented) or an object with a bot filter on script User-Agents "
+                             "(alternative); see profile.py")
     parser.add_argument("--token-ttl", type=float, default=600.0, help="seconds a token lives")
     args = parser.parse_args(argv)
 
@@ -35,9 +40,10 @@ def main(argv: list[str] | None = None) -> None:
                                      customers=args.customers, days=args.days, languages=languages,
                                      extra_statuses=args.extra_statuses))
     print(f"cartum sandbox seed {args.seed}: {len(data['orders'])} orders, {len(data['products'])} products, "
-          f"{len(data['users'])} users, {len(data['statuses'])} statuses, languages {','.join(languages)}",
+          f"{len(data['users'])} users, {len(data['statuses'])} statuses, languages {','.join(languages)}, "
+          f"profile {args.profile}",
           flush=True)
-    app = CartumSandbox(data, login=args.login, password=args.password)
+    app = CartumSandbox(data, login=args.login, password=args.password, profile=args.profile)
     app.admin("set_orders_paging", {"page_cap": args.orders_page_cap, "sort": args.orders_sort})
     serve_from_command_line(app, args, faults_from_arguments(args, token_ttl=args.token_ttl))
 

@@ -20,6 +20,12 @@ Paging behaviour of real platforms, on demand (``set_orders_paging``, ``--orders
 ``sort`` ``newest_first`` answers by ``stat_created`` descending (order id descending among
 equal times). ``schedule_order_changes`` deletes and upserts orders right after the N-th
 ``orders/get`` answer from now, so a test changes the store while a window is being read.
+
+Profiles (``profile.py``: ``documented``, the default, or ``alternative``, and single
+flags) choose the side of each disagreement between the public sources the API serves:
+an order's ``user`` as a number or an object, and a bot filter answering script-like
+User-Agents with a JS-challenge page. Stored, ``user`` is always an object or null; an
+admin upsert takes a number too.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from ..server import FaultSettings, Request, Response, html_page
+from .profile import Profile, challenge, present_order, profile as make_profile
 from .seed import DATE_FORMAT, CartumSeedConfig, generate, store_now, title_in
 
 MAX_BODY_BYTES = 130_000
@@ -43,7 +50,7 @@ EXPIRED_TOKENS_KEPT_S = 3600.0  # expired tokens still answer UNAUTHORIZED for t
 NUMBER = (int, float)
 # Field types an admin upsert must respect, so a bad payload is a 400 now rather than
 # a crash later on an API call.
-ORDER_FIELDS = {"stat_status": int, "stat_created": str, "lang": str, "user": (dict, type(None)),
+ORDER_FIELDS = {"stat_status": int, "stat_created": str, "lang": str, "user": (dict, int, type(None)),
                 "products": list, "delivery_type": dict, "payment_type": dict, "delivery_price": NUMBER,
                 "payed": int, "total_default": NUMBER, "total_sum": NUMBER, "total_quantity": NUMBER}
 LINE_FIELDS = {"article": str, "title": str, "price": NUMBER, "quantity": int, "total_price": NUMBER, "type": str}
@@ -68,8 +75,10 @@ class CartumSandbox:
 
     name = "cartum"
 
-    def __init__(self, data: dict[str, Any], login: str = "sandbox_admin", password: str = "sandbox-password"):
+    def __init__(self, data: dict[str, Any], login: str = "sandbox_admin", password: str = "sandbox-password", *,
+                 profile: str = "documented", profile_flags: dict[str, Any] | None = None):
         data = copy.deepcopy(data)
+        self.profile: Profile = make_profile(profile, **(profile_flags or {}))
         self.login = login
         self.password = password
         self.api_access = True
@@ -92,9 +101,11 @@ class CartumSandbox:
 
     @classmethod
     def seeded(cls, *, login: str = "sandbox_admin", password: str = "sandbox-password",
+               profile: str = "documented", profile_flags: dict[str, Any] | None = None,
                **seed_config: Any) -> "CartumSandbox":
         """A sandbox over ``generate(CartumSeedConfig(**seed_config))``."""
-        return cls(generate(CartumSeedConfig(**seed_config)), login=login, password=password)
+        return cls(generate(CartumSeedConfig(**seed_config)), login=login, password=password, profile=profile,
+                   profile_flags=profile_flags)
 
     @staticmethod
     def _languages_of(data: dict[str, Any]) -> list[str]:
@@ -108,6 +119,9 @@ class CartumSandbox:
     def handle(self, request: Request, faults: FaultSettings) -> Response | None:
         if len(request.body) > MAX_BODY_BYTES:
             return None  # the real front end drops such connections
+        blocked = challenge(self.profile, request.headers.get("user-agent"))
+        if blocked is not None:
+            return blocked  # the bot filter sits in front of everything, /api/ included
         path = request.path
         if not (path.startswith("/api/") and path.endswith("/") and len(path) > len("/api//")):
             return html_page(404, "Not Found")
@@ -165,6 +179,7 @@ class CartumSandbox:
                 "api_access": self.api_access,
                 "statuses_function": self.statuses_function,
                 "orders_paging": {"page_cap": self.orders_page_cap, "sort": self.orders_sort},
+                "profile": self.profile.as_dict(),
                 "scheduled_order_changes": self._order_changes,
                 "login": self.login,
                 "active_tokens": sum(1 for expiry in self._tokens.values() if expiry > now),
@@ -178,6 +193,7 @@ class CartumSandbox:
             "set_credentials": self._set_credentials, "set_statuses_function": self._set_statuses_function,
             "add_statuses": self._add_statuses, "delete_orders": self._delete_orders,
             "set_orders_paging": self._set_orders_paging, "schedule_order_changes": self._schedule_order_changes,
+            "set_profile": self._set_profile,
         }
         if action not in actions:
             raise KeyError(f"known actions: {sorted(actions)}")
@@ -217,7 +233,7 @@ class CartumSandbox:
             rows.sort(key=lambda o: (o["stat_created"], o["order_id"]), reverse=True)
         rows = _page(rows, body, cap=self.orders_page_cap)
         # the answer is taken before the scheduled changes: they land between two calls
-        rows = [{k: v for k, v in o.items() if k != "lang"} for o in rows]
+        rows = [present_order(self.profile, {k: copy.deepcopy(v) for k, v in o.items() if k != "lang"}) for o in rows]
         self._apply_due_order_changes()
         if not rows:
             return "EMPTY", {}
@@ -303,6 +319,8 @@ class CartumSandbox:
             order = {**(merged.get(order_id) or self._orders.get(order_id) or self._new_order(order_id)),
                      **copy.deepcopy(item)}
             _check_types(order, ORDER_FIELDS, f"order {order_id}")
+            if isinstance(order["user"], int):  # stored as an object, whatever the profile answers
+                order["user"] = {"id": order["user"]}
             if order["stat_status"] not in self._statuses:
                 raise ValueError(f"order {order_id}: unknown status {order['stat_status']!r}")
             _check_date(order["stat_created"], f"order {order_id}: stat_created")
@@ -398,6 +416,12 @@ class CartumSandbox:
             raise ValueError("delete_orders takes a list of order ids")
         deleted = [i for i in payload if self._orders.pop(i, None) is not None]
         return {"deleted": deleted, "not_found": [i for i in payload if i not in deleted]}
+
+    def _set_profile(self, payload: Any) -> dict[str, Any]:
+        """``{"name": "documented"|"alternative", ...flags}`` (see ``profile.py``); answers the flags."""
+        flags = dict(payload) if isinstance(payload, dict) else {"name": payload}
+        self.profile = make_profile(str(flags.pop("name", "documented")), **flags)
+        return self.profile.as_dict()
 
     def _set_orders_paging(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict) or set(payload) - {"page_cap", "sort"}:
@@ -548,8 +572,10 @@ def _check_types(record: dict[str, Any], schema: dict[str, Any], what: str) -> N
         value = record.get(key)
         if key in record and (not isinstance(value, types) or isinstance(value, bool)):
             raise ValueError(f"{what}: {key} has the wrong type ({type(value).__name__})")
-    if isinstance(record.get("user"), dict) and not isinstance(record["user"].get("id"), int):
-        raise ValueError(f"{what}: user must be null or an object with an integer id")
+    user = record.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else user
+    if user is not None and (not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 1):
+        raise ValueError(f"{what}: user must be null, a positive user id or an object with one")
     if isinstance(record.get("parent"), dict) and not isinstance(record["parent"].get("id"), int):
         raise ValueError(f"{what}: parent must be an object with an integer category id")
 
