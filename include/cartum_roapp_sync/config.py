@@ -11,6 +11,8 @@ from typing import Any
 
 import jsonschema
 
+from .assumptions import ROAPP_MANAGER_ROLES
+
 VARIABLE_NAME = "cartum_roapp_stores"
 DEFAULT_ROAPP_CONN_ID = "roapp_default"
 DELIVERED = 3
@@ -44,6 +46,7 @@ STORE_SCHEMA: dict[str, Any] = {
         "min_bad_rows": {"type": "integer", "minimum": 1},
         "overlap_minutes": {"type": "integer", "minimum": 0, "maximum": 1440},
         "final_statuses": {"type": "array", "items": {"type": "integer"}},
+        "manager_roles": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
     },
 }
 
@@ -74,6 +77,7 @@ class StoreConfig:
     min_bad_rows: int = 5
     overlap_minutes: int = 10
     final_statuses: tuple[int, ...] = (3, 4)
+    manager_roles: tuple[str, ...] = ROAPP_MANAGER_ROLES   # RO App role names that count as Manager
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -87,6 +91,7 @@ class StoreConfig:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
         data["skip_statuses_on_import"] = list(self.skip_statuses_on_import)
         data["final_statuses"] = list(self.final_statuses)
+        data["manager_roles"] = list(self.manager_roles)
         return data
 
 
@@ -102,7 +107,7 @@ def parse_store(entry: Any) -> StoreConfig:
     if errors:
         raise ConfigError("; ".join(_describe(e) for e in errors))
     values = dict(entry)
-    for key in ("skip_statuses_on_import", "final_statuses"):
+    for key in ("skip_statuses_on_import", "final_statuses", "manager_roles"):
         if key in values:
             values[key] = tuple(values[key])
     return StoreConfig(**values)
