@@ -11,7 +11,6 @@ import re
 import unicodedata
 from typing import Any, Callable, Iterable
 
-from .. import assumptions
 from ..config import StoreConfig, parse_stores
 from ..roapp.shapes import employee_facts
 from ..setup_checks import (
