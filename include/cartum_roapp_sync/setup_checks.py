@@ -284,10 +284,11 @@ def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: 
             continue
         who = f"{who} ({employee.get('first_name', '')} {employee.get('last_name', '')})".replace(" )", ")")
         facts = employee_facts(employee)
-        unknown = [name for name, value in (("active", facts.active), ("role", facts.roles),
-                                            ("location access", facts.locations)) if value is None]
+        unknown = [name for name, value in (("is active", facts.active), ("has a manager role", facts.roles),
+                                            (f"has access to location {location_id}", facts.locations))
+                   if value is None]
         if unknown:
-            log.warning("managers: RO App does not say the %s of %s: accepted as listed", ", ".join(unknown), who)
+            log.warning("managers: RO App does not say whether %s %s: accepted as listed", who, " or ".join(unknown))
         if facts.active is False:
             message = f"{who} is not active in RO App"
         elif facts.roles is not None and not _is_manager(facts, roles):

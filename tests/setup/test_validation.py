@@ -202,7 +202,7 @@ def test_managers_all_with_nobody_eligible(roapp_sandbox, roapp):
     inactive = [{**e, "is_active": False} for e in roapp_sandbox.admin.state()["employees"]]
     roapp_sandbox.admin.action("set_reference", {"employees": inactive})
     one(check_managers(roapp.employees(), "all", 101), "managers",
-        "no active employee with the Manager role has access to location 101", "or list managers by id")
+        "no active employee with a manager role (Gerente, Manager, Менеджер) has access to location 101", "or list managers by id")
 
 
 # --- all together ---------------------------------------------------------------------------

@@ -214,7 +214,8 @@ class RoAppClient:
         wanted = set(values)
         if not wanted:
             return []
-        if name in self._ignored_filters:
+        if name in self._ignored_filters or (scan_if_ignored and self._catalogue is not None):
+            # (a scan still current answers any filter of the catalogue at no cost)
             return [r for r in self._scan(path) if matches(r, wanted)] if scan_if_ignored else []
         found: list[dict[str, Any]] = []
         for start in range(0, len(values), LOOKUP_BATCH):

@@ -249,7 +249,7 @@ class RoAppStore:
         product = self.products[fields["entity_id"]]
         # Products go on orders without touching stock: RO App's Cartum connector does the same.
         item = {"id": self._new_id("items"), "entity_id": product["id"], "title": product["title"], "quantity": 1,
-                "price": product.get("price") or 0, "cost": 0, "discount": None, "comment": None, **fields}
+                "price": _default_price(product), "cost": 0, "discount": None, "comment": None, **fields}
         order["items"].append(item)
         order["modified_at"] = self.clock.tick()
         return Response(201, item)
@@ -432,3 +432,8 @@ def _phone_match(person: dict[str, Any] | None, wanted: list[str]) -> bool:
     have = [v.digits(p["phone"]) for p in (person or {}).get("phones", [])]
     return any(w and w in h for w in map(v.digits, wanted) for h in have)
 
+
+
+def _default_price(product: dict[str, Any]) -> float | int:
+    """The product's price of the default price type (0 when it has none)."""
+    return next((p["price"] for p in product.get("prices") or [] if p["id"] == DEFAULT_PRICE_TYPE), 0)
