@@ -56,7 +56,7 @@ def test_roapp_test_connection_succeeds(roapp_sandbox, monkeypatch):
     set_connection(monkeypatch, "roapp_test", conn_type="roapp", host=roapp_sandbox.url, password=ROAPP_KEY)
     ok, message = RoAppHook("roapp_test").test_connection()
     assert ok, message
-    assert [r["path"] for r in roapp_sandbox.admin.requests()] == ["/branches/"]
+    assert [r["path"] for r in roapp_sandbox.admin.requests()] == ["/v2/company/locations"]
 
 
 def test_roapp_test_connection_fails_clearly_on_a_wrong_key(roapp_sandbox, monkeypatch):

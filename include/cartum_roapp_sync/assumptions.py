@@ -75,22 +75,52 @@ CARTUM_FACTS = {
 #: the limit is a sliding one-second window.
 ROAPP_DEFAULT_RETRY_AFTER = 1.0
 
-#: Employees: path and field names are assumed.
-ROAPP_EMPLOYEES_PATH = "/employees/"
-ROAPP_EMPLOYEE_ROLE_FIELD = "role"
-ROAPP_EMPLOYEE_ACTIVE_FIELD = "is_active"
-ROAPP_EMPLOYEE_BRANCHES_FIELD = "branch_ids"
-ROAPP_MANAGER_ROLE = "Manager"
+#: Employees and locations: the documented paths come first; the legacy ones answer 404
+#: on an account where they are gone, and are then used as a fallback (logged once).
+#: Source: RO App API reference (paths [doc]); legacy paths seen in public client code [code].
+ROAPP_EMPLOYEES_PATH = "/v2/company/employees"
+ROAPP_LEGACY_EMPLOYEES_PATH = "/employees/"
+ROAPP_LOCATIONS_PATH = "/v2/company/locations"
+ROAPP_LEGACY_LOCATIONS_PATH = "/branches/"
 
 #: ``GET /v2/orders/statuses`` answers ``group {type, name}``; the type values are not
 #: documented. A Cartum status matched to an RO App status in one of these groups is final.
 ROAPP_CLOSED_STATUS_GROUPS = ("closed_success", "closed_failure")
 
-#: Filter of people by e-mail (``names[]`` and ``phones[]`` are documented).
+#: Where an employee's role, active flag and location access may live. Not public: the
+#: reference names the path only, and the legacy answer seen in public code carries
+#: ``id, first_name, last_name, position, email`` and none of these [assumed]. Read from
+#: the first field present; none present means "RO App does not say" (setup then asks
+#: for managers by id instead of calling them "not active").
+ROAPP_EMPLOYEE_ROLE_FIELDS = ("role", "role_name", "roles")
+ROAPP_EMPLOYEE_ACTIVE_FIELDS = ("is_active", "active")
+ROAPP_EMPLOYEE_BRANCHES_FIELDS = ("branch_ids", "location_ids", "branches", "locations")
+#: Role names are user-defined and localised in RO App [doc: the role editor]; the store
+#: key ``manager_roles`` overrides this default.
+ROAPP_MANAGER_ROLES = ("Manager", "Менеджер", "Gerente")
+
+#: Filter of people by e-mail. NOT documented (the reference lists ``names[]``,
+#: ``phones[]``, ``managers[]``, ``created_at[]``, ``modified_at[]``); an ignored filter
+#: returns the whole contact base, so every answer is checked row by row
+#: (``roapp.lookup``) and the look-up falls back when it is ignored [assumed].
 ROAPP_PEOPLE_EMAIL_FILTER = "emails[]"
 
-#: Catalogue: the list is documented, its filters and the write endpoints are assumed.
+#: Catalogue: the list is documented [doc]; its filters are NOT (an ignored filter returns
+#: the whole catalogue, checked and handled like the e-mail filter), and no public client
+#: writes products, so the write endpoints and fields are [assumed]. A product read back has
+#: ``prices[]`` (one ``{id, price}`` per price type) and ``cost``, no flat ``price``
+#: [doc][code]; prices are written the same way: one entry without ``id`` for the
+#: account's default price type, or with this id when set [assumed].
 ROAPP_PRODUCTS_PATH = "/v2/catalog/products"
 ROAPP_PRODUCT_SKU_FILTER = "skus[]"
 ROAPP_PRODUCT_BARCODE_FILTER = "barcodes[]"
-ROAPP_PRODUCT_WRITE_FIELDS = ("title", "sku", "code", "barcodes", "description", "price")
+ROAPP_PRODUCT_WRITE_FIELDS = ("title", "sku", "code", "barcodes", "description", "prices", "cost")
+ROAPP_PRODUCT_PRICE_TYPE_ID: int | None = None
+
+#: A single created or fetched object: bare in the reference, ``{"data": {...}}`` in some
+#: public code; both are read [assumed which one the live API sends].
+ROAPP_SINGLE_OBJECT_WRAPPER = "data"
+
+#: Comment privacy: the reference has ``is_private``, a public client sends
+#: ``visibility: "private"`` [doc] vs [code]. Both are sent; delivery details stay private.
+ROAPP_COMMENT_PRIVACY = {"is_private": True, "visibility": "private"}

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jsonschema
 
 from . import assumptions
+from .assumptions import ROAPP_MANAGER_ROLES
 
 VARIABLE_NAME = "cartum_roapp_stores"
 DEFAULT_ROAPP_CONN_ID = "roapp_default"
@@ -53,6 +54,7 @@ STORE_SCHEMA: dict[str, Any] = {
         "final_days": {"type": "integer", "minimum": 0, "maximum": 365},
         "quarantine_keep_days": {"type": "integer", "minimum": 1},
         "timezone": {"type": "string", "minLength": 1},
+        "manager_roles": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
     },
 }
 
@@ -90,6 +92,7 @@ class StoreConfig:
     final_days: int = 14               # for how long after they became final (0: never)
     quarantine_keep_days: int = 30     # resolved quarantine rows are purged after this
     timezone: str = assumptions.CARTUM_STORE_TIMEZONE  # the store's clock: Cartum's times
+    manager_roles: tuple[str, ...] = ROAPP_MANAGER_ROLES   # RO App role names that count as Manager
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -103,6 +106,7 @@ class StoreConfig:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
         data["skip_statuses_on_import"] = list(self.skip_statuses_on_import)
         data["final_statuses"] = list(self.final_statuses)
+        data["manager_roles"] = list(self.manager_roles)
         return data
 
 
@@ -121,7 +125,7 @@ def parse_store(entry: Any) -> StoreConfig:
     if "timezone" in values and not _is_timezone(values["timezone"]):
         raise ConfigError(f"timezone: {values['timezone']!r} is not a time zone: write an IANA name such as "
                           f"Europe/Kyiv (the zone Cartum writes the store's order times in)")
-    for key in ("skip_statuses_on_import", "final_statuses"):
+    for key in ("skip_statuses_on_import", "final_statuses", "manager_roles"):
         if key in values:
             values[key] = tuple(values[key])
     return StoreConfig(**values)

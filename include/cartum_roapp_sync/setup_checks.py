@@ -19,6 +19,7 @@ module stands outside ``setup/`` (the tool) so that a DAG run does not import th
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from dataclasses import dataclass, field as dataclass_field
 from typing import Any, Iterable
@@ -28,6 +29,7 @@ from . import assumptions
 from .cartum.client import CartumClient
 from .config import STORE_SCHEMA, StoreConfig
 from .roapp.client import RoAppClient
+from .roapp.shapes import EmployeeFacts, employee_facts
 from .transport import (
     AccessDeniedError,
     ApiError,
@@ -35,6 +37,8 @@ from .transport import (
     NotAnApiError,
     RetriableApiError,
 )
+
+log = logging.getLogger(__name__)
 
 #: ``barcode`` as product key is refused when more than this share of products has none.
 MAX_EMPTY_BARCODE_SHARE = 0.5
@@ -218,7 +222,8 @@ def status_title(status: dict[str, Any], language: str) -> str:
 
 # --- RO App -------------------------------------------------------------------------------
 
-def check_roapp_references(roapp: RoAppClient, *, location_id: int, order_type_id: int, managers: Any) -> list[Problem]:
+def check_roapp_references(roapp: RoAppClient, *, location_id: int, order_type_id: int, managers: Any,
+                           manager_roles: Iterable[str] | None = None) -> list[Problem]:
     """The location, the order type and the managers exist and fit."""
     problems = []
     branches = {int(b["id"]): b for b in roapp.branches()}
@@ -229,26 +234,52 @@ def check_roapp_references(roapp: RoAppClient, *, location_id: int, order_type_i
     if int(order_type_id) not in types:
         problems.append(Problem("order_type_id", f"RO App has no order type {order_type_id}; it has "
                                                  f"{_choices(types, 'name')}"))
-    problems += check_managers(roapp.employees(), managers, int(location_id))
+    problems += check_managers(roapp.employees(), managers, int(location_id), manager_roles)
     return problems
 
 
-def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: int) -> list[Problem]:
-    role_field = assumptions.ROAPP_EMPLOYEE_ROLE_FIELD
-    active_field = assumptions.ROAPP_EMPLOYEE_ACTIVE_FIELD
-    branches_field = assumptions.ROAPP_EMPLOYEE_BRANCHES_FIELD
-    manager_role = assumptions.ROAPP_MANAGER_ROLE
-    by_id = {int(e["id"]): e for e in employees}
+#: What setup says when the employees answer carries no role (so "all" cannot be resolved).
+NO_ROLES = "RO App does not tell this key which employees are Managers; list the managers by id"
 
-    def fits(e: dict[str, Any]) -> bool:
-        return bool(e.get(active_field)) and e.get(role_field) == manager_role and \
-            location_id in (e.get(branches_field) or [])
 
+def _roles(manager_roles: Iterable[str] | None) -> set[str]:
+    return {r.strip().casefold() for r in (manager_roles or assumptions.ROAPP_MANAGER_ROLES)}
+
+
+def _is_manager(facts: EmployeeFacts, roles: set[str]) -> bool:
+    return bool(facts.roles) and any(r.casefold() in roles for r in facts.roles or ())
+
+
+def manager_candidates(employees: list[dict[str, Any]], location_id: int,
+                       manager_roles: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Who ``"all"`` means: employees with a manager role, not said to be inactive, with
+    access to the location unless the answer does not say. Empty when no role is readable."""
+    roles = _roles(manager_roles)
+    found = []
+    for employee in employees:
+        facts = employee_facts(employee)
+        if _is_manager(facts, roles) and facts.active is not False and (
+                facts.locations is None or location_id in facts.locations):
+            found.append(employee)
+    return found
+
+
+def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: int,
+                   manager_roles: Iterable[str] | None = None) -> list[Problem]:
+    """``"all"`` needs readable roles (else ``NO_ROLES``) and one fitting employee. A listed
+    id must exist; each fact the answer gives (active, a manager role, access to the
+    location) must fit, and a fact it does not give is accepted with a warning in the log."""
+    roles = _roles(manager_roles)
     if managers == "all":
-        if not any(fits(e) for e in employees):
-            return [Problem("managers", f"no active employee with the {manager_role} role has access to location "
-                                        f"{location_id}: give one access in RO App, or list managers by id")]
+        if not any(employee_facts(e).readable for e in employees):
+            return [Problem("managers", f"{NO_ROLES} (e.g. --managers 501,502), not \"all\"")]
+        if not manager_candidates(employees, location_id, manager_roles):
+            return [Problem("managers", f"no active employee with a manager role "
+                                        f"({', '.join(sorted(manager_roles or assumptions.ROAPP_MANAGER_ROLES))}) "
+                                        f"has access to location {location_id}: give one access in RO App, or list "
+                                        f"managers by id")]
         return []
+    by_id = {int(e["id"]): e for e in employees}
     problems = []
     for manager_id in managers or []:
         employee = by_id.get(int(manager_id))
@@ -257,11 +288,18 @@ def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: 
             problems.append(Problem("managers", f"{who} does not exist in RO App", manager=int(manager_id)))
             continue
         who = f"{who} ({employee.get('first_name', '')} {employee.get('last_name', '')})".replace(" )", ")")
-        if not employee.get(active_field):
+        facts = employee_facts(employee)
+        unknown = [name for name, value in (("is active", facts.active), ("has a manager role", facts.roles),
+                                            (f"has access to location {location_id}", facts.locations))
+                   if value is None]
+        if unknown:
+            log.warning("managers: RO App does not say whether %s %s: accepted as listed", who, " or ".join(unknown))
+        if facts.active is False:
             message = f"{who} is not active in RO App"
-        elif employee.get(role_field) != manager_role:
-            message = f"{who} has the role {employee.get(role_field)!r}, not {manager_role!r}"
-        elif location_id not in (employee.get(branches_field) or []):
+        elif facts.roles is not None and not _is_manager(facts, roles):
+            message = f"{who} has the role {', '.join(sorted(facts.roles)) or 'none'!r}, not a manager role " \
+                      f"({', '.join(sorted(manager_roles or assumptions.ROAPP_MANAGER_ROLES))})"
+        elif facts.locations is not None and location_id not in facts.locations:
             message = f"{who} has no access to location {location_id}"
         else:
             continue
@@ -269,12 +307,14 @@ def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: 
     return problems
 
 
-def eligible_managers(employees: list[dict[str, Any]], managers: Any, location_id: int) -> list[int]:
-    """The managers that may get orders, sorted: with ``"all"`` every active Manager with
-    access to the location; with a list, those of it that still are."""
+def eligible_managers(employees: list[dict[str, Any]], managers: Any, location_id: int,
+                      manager_roles: Iterable[str] | None = None) -> list[int]:
+    """The managers that may get orders, sorted: with ``"all"`` ``manager_candidates``;
+    with a list, those of it that still are (as far as RO App says)."""
     if managers == "all":
-        return sorted(int(e["id"]) for e in employees if not check_managers(employees, [e["id"]], location_id))
-    return sorted({int(m) for m in managers or [] if not check_managers(employees, [m], location_id)})
+        return sorted(int(e["id"]) for e in manager_candidates(employees, location_id, manager_roles))
+    return sorted({int(m) for m in managers or []
+                   if not check_managers(employees, [m], location_id, manager_roles)})
 
 
 def split_for_run(problems: list[Problem], config: StoreConfig, *, first_import: bool) -> tuple[
@@ -358,7 +398,8 @@ def validate_store(config: StoreConfig, cartum: CartumClient, roapp: RoAppClient
             problems.append(Problem("url", f"reading the store failed: {exc}", exc))
     try:
         problems += check_roapp_references(roapp, location_id=config.location_id,
-                                           order_type_id=config.order_type_id, managers=config.managers)
+                                           order_type_id=config.order_type_id, managers=config.managers,
+                                           manager_roles=config.manager_roles)
         roapp_statuses = seen["roapp_statuses"] = roapp.order_statuses()
     except CredentialsError as exc:
         return problems + [Problem("roapp_conn_id", str(exc))]

@@ -238,7 +238,8 @@ def _order(order_id: int, cartum: dict[str, Any], roapp: dict[str, Any], view: R
     if managers and roapp["manager_id"] != managers[order_id % len(managers)]:
         say("wrong_fields", f"manager {roapp['manager_id']}, expected {managers[order_id % len(managers)]}")
     values = roapp.get("custom_fields") or {}
-    for title, value in {"Store": config.name, "External ID": str(order_id), "Created": cartum["stat_created"]}.items():
+    for title, value in {"Store": config.name, "External ID": str(order_id),
+                         "Created": checks.utc_text(cartum["stat_created"])}.items():
         if title in fields and values.get(fields[title]) != value:
             say("wrong_fields", f"custom field {title} = {values.get(fields[title])!r}, expected {value!r}")
 
@@ -259,8 +260,8 @@ def _products(expected: Expected, view: RoAppView, config: StoreConfig, diff: Di
         for row in rows:
             if row["title"] != title:
                 diff.add("wrong_products", f"{article}: title {row['title']!r}, expected {title!r}")
-            if float(row.get("price") or 0) != float(product["price"]):
-                diff.add("wrong_products", f"{article}: price {row.get('price')}, expected {product['price']}")
+            if (checks.price_of(row) or 0) != float(product["price"]):
+                diff.add("wrong_products", f"{article}: price {checks.price_of(row)}, expected {product['price']}")
             if row.get("barcodes") != ([product["gtin"]] if product.get("gtin") else []):
                 diff.add("wrong_products",
                          f"{article}: barcodes {row.get('barcodes')}, expected {product.get('gtin')!r}")

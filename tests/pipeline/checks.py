@@ -14,7 +14,9 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
+from zoneinfo import ZoneInfo
 
 from cartum_roapp_sync.config import StoreConfig
 from cartum_roapp_sync.pipeline.steps import STEPS, finish_run, run_step
@@ -25,7 +27,20 @@ CARTUM_IDS_PER_CALL = 200
 #: The order the pipeline looks for a product title in when the store's language is missing.
 FALLBACK_LANGUAGES = ("ua", "uk", "ru", "en")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+#: RO App's date-time custom fields take ISO-8601 in UTC (the contract).
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def utc_text(cartum_time: str) -> str:
+    """A Cartum time (the store's local time, Europe/Kyiv in the sandbox) as ISO-8601 UTC."""
+    local = datetime.strptime(cartum_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo("Europe/Kyiv"))
+    return local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def price_of(product: dict[str, Any]) -> float | None:
+    """The price RO App holds for a product: its default price type's entry of ``prices``."""
+    prices = product.get("prices") or []
+    return float(prices[0]["price"]) if prices else None
 
 
 # --- small readers --------------------------------------------------------------------
@@ -105,7 +120,8 @@ def no_change_run_cartum_calls(open_orders: int) -> int:
 
 
 #: validate_setup's RO App reads: the whole RO App traffic of a run with nothing new.
-SETUP_ROAPP_READS = sorted(["/branches/", "/v2/orders/types", "/employees/", "/v2/orders/statuses"])
+SETUP_ROAPP_READS = sorted(["/v2/company/locations", "/v2/orders/types", "/v2/company/employees",
+                            "/v2/orders/statuses"])
 
 
 # --- what RO App holds ----------------------------------------------------------------
@@ -280,7 +296,8 @@ def check_orders(cartum_state: dict[str, Any], view: RoAppView, config: StoreCon
         if (roapp["status"] or {}).get("id") != mapped:
             say(f"status {roapp['status']}, expected {mapped} (Cartum {cartum['stat_status']})")
         values = roapp["custom_fields"]
-        wanted_fields = {"Store": config.name, "External ID": str(order_id), "Created": cartum["stat_created"]}
+        wanted_fields = {"Store": config.name, "External ID": str(order_id),
+                         "Created": utc_text(cartum["stat_created"])}
         for title, value in wanted_fields.items():
             if title in fields and values.get(fields[title]) != value:
                 say(f"custom field {title} = {values.get(fields[title])!r}, expected {value!r}")
@@ -289,6 +306,8 @@ def check_orders(cartum_state: dict[str, Any], view: RoAppView, config: StoreCon
         delivery = [c for c in roapp["comments"] if c["comment"].startswith("Delivery:")]
         if not delivery or (exact_comments and len(delivery) != 1):
             say(f"{len(delivery)} delivery comments")
+        if any(not c["is_private"] for c in delivery):
+            say("a delivery comment is public")
         for fact in delivery_facts(cartum):
             if delivery and fact not in delivery[-1]["comment"]:
                 say(f"delivery comment lacks {fact!r}: {delivery[-1]['comment']!r}")
@@ -314,8 +333,8 @@ def check_products(cartum_state: dict[str, Any], view: RoAppView, config: StoreC
         row = rows[0]
         if row["title"] != title:
             problems.append(f"{article}: title {row['title']!r}, expected {title!r}")
-        if float(row.get("price") or 0) != float(product["price"]):
-            problems.append(f"{article}: price {row.get('price')}, expected {product['price']}")
+        if (price_of(row) or 0) != float(product["price"]):
+            problems.append(f"{article}: price {price_of(row)}, expected {product['price']}")
         if row.get("barcodes") != ([product["gtin"]] if product.get("gtin") else []):
             problems.append(f"{article}: barcodes {row.get('barcodes')}, expected {product.get('gtin')!r}")
     for order in orders:
@@ -352,7 +371,7 @@ def snapshot(roapp_state: dict[str, Any], store_id: str) -> dict[str, Any]:
     return {
         "orders": orders,
         "people": sorted(person(p) for p in view.people),
-        "products": sorted((p["sku"], p["title"], p.get("price"), tuple(p.get("barcodes") or []),
+        "products": sorted((p["sku"], p["title"], price_of(p), tuple(p.get("barcodes") or []),
                             p.get("description")) for p in roapp_state["products"]),
     }
 

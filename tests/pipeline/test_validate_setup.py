@@ -83,7 +83,7 @@ def test_validation_costs_a_handful_of_reads(harness, cartum_sandbox, roapp_sand
     assert [r["path"] for r in cartum_sandbox.admin.requests()] == ["/api/auth/",
                                                                     "/api/orders/get_available_statuses/"]
     assert sorted(r["path"] for r in roapp_sandbox.admin.requests()) == sorted(
-        ["/branches/", "/v2/orders/types", "/employees/", "/v2/orders/statuses"])
+        ["/v2/company/locations", "/v2/orders/types", "/v2/company/employees", "/v2/orders/statuses"])
     assert writes(roapp_sandbox) == []
 
 

@@ -41,7 +41,7 @@ def new_order(server) -> int:
 
 
 def new_product(server) -> int:
-    answer = call(server, "POST", "/v2/catalog/products", {"title": "Case", "price": 100})
+    answer = call(server, "POST", "/v2/catalog/products", {"title": "Case", "prices": [{"price": 100}]})
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
 

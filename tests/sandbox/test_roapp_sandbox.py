@@ -49,7 +49,7 @@ def test_reference_endpoints_answer_their_shapes(api):
     assert branches["count"] == 3 and [b["id"] for b in branches["data"]] == [101, 102, 103]
     assert branches["data"][0] == {"id": 101, "name": "Online store"}
 
-    employees = api.get("/employees/").json()["data"]
+    employees = api.get("/v2/company/employees").json()["data"]
     assert set(employees[0]) == {"id", "first_name", "last_name", "email", "role", "is_active", "branch_ids"}
     managers = [e for e in employees if e["role"] == "Manager"]
     assert len([m for m in managers if m["is_active"]]) >= 3 and any(not m["is_active"] for m in managers)
@@ -227,7 +227,7 @@ def test_item_discounts_are_checked_and_the_order_shows_its_amount(api, admin):
 
 def test_items_and_comments_are_sub_resources_that_move_modified_at(api, admin):
     order = new_order(api)
-    product = api.created("/v2/catalog/products", {"title": "Phone case", "price": 250})
+    product = api.created("/v2/catalog/products", {"title": "Phone case", "prices": [{"price": 250}]})
     stamps = [order["modified_at"]]
 
     def modified() -> str:
@@ -312,7 +312,7 @@ def test_admin_actions_change_reference_data_and_keys(server, api, admin):
 
     admin.action("upsert_employees", [{"id": 501, "is_active": False},
                                       {"first_name": "Nova", "last_name": "Manager", "branch_ids": [103]}])
-    employees = {e["id"]: e for e in api.get("/employees/").json()["data"]}
+    employees = {e["id"]: e for e in api.get("/v2/company/employees").json()["data"]}
     assert employees[501]["is_active"] is False and employees[509]["branch_ids"] == [103]
 
     admin.action("set_reference", {"branches": [{"id": 150, "name": "Only one"}],

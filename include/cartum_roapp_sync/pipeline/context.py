@@ -26,9 +26,15 @@ def store_now(zone: str = assumptions.CARTUM_STORE_TIMEZONE) -> datetime:
     return datetime.now(ZoneInfo(zone)).replace(tzinfo=None, microsecond=0)
 
 
-def store_now_text(zone: str = assumptions.CARTUM_STORE_TIMEZONE) -> str:
-    """``store_now`` as Cartum writes times."""
-    return store_now(zone).strftime(CARTUM_TIME)
+def store_time_utc(cartum_time: str | None, zone: str = assumptions.CARTUM_STORE_TIMEZONE) -> str | None:
+    """A Cartum time (store-local ``YYYY-MM-DD HH:MM:SS``) as ISO-8601 UTC, as RO App's
+    date-time custom fields take it; None stays None."""
+    from ..roapp.shapes import iso_utc
+
+    if not cartum_time:
+        return None
+    local = datetime.strptime(cartum_time, CARTUM_TIME).replace(tzinfo=ZoneInfo(zone))
+    return iso_utc(local)
 
 
 class RunContext:

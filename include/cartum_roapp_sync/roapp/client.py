@@ -2,6 +2,22 @@
 pagination, repeated-key array filters, and errors that say what to do. No Airflow
 imports; retries, backoff and the 3 requests/s limit come from ``transport`` and
 ``ratelimit``. Assumed paths and fields come from ``assumptions``.
+
+Rules:
+- Documented paths first (``/v2/company/locations``, ``/v2/company/employees``); when one
+  answers 404 the legacy path (``/branches/``, ``/employees/``) is used instead, logged once
+  per client.
+- Answers are read in either shape the public sources show (``shapes``): wrapped or bare
+  single objects, phones as objects or strings, barcodes as strings or objects, prices as
+  ``prices[]`` or a flat ``price``, custom fields named by ``title`` or ``name``.
+- Products are written with ``prices[]``; comments are sent with both ``is_private: true``
+  and ``visibility: "private"``.
+- An undocumented filter (``emails[]``, ``skus[]``, ``barcodes[]``) is never trusted: every
+  row of its first page must match, or the filter counts as ignored for the rest of the
+  client's life (one WARNING). Then products are matched over one scan of the catalogue
+  (kept until the client writes a product), and e-mails only among the first page and,
+  when given, the people created since a time (the documented ``created_at[]``). Values
+  go 50 to a request while a filter is honoured.
 """
 
 from __future__ import annotations
@@ -13,6 +29,7 @@ from typing import Any, Iterable, Iterator
 import requests
 
 from .. import assumptions
+from . import shapes
 from ..transport import (
     AccessDeniedError,
     CredentialsError,
@@ -30,6 +47,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.roapp.io"   # [doc]
 PAGE_SIZE = 50                              # [doc] rows a list page holds at most
+LOOKUP_BATCH = 50                           # values of one array filter in one request
 
 
 def roapp_retry_policy(**overrides: Any) -> RetryPolicy:
@@ -46,6 +64,9 @@ class RoAppClient:
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, limiter: RateLimiter | None = None,
                  timeout: float = 30.0, retry: RetryPolicy | None = None,
                  session: requests.Session | None = None):
+        self._legacy_used: set[str] = set()        # documented paths that answered 404
+        self._ignored_filters: set[str] = set()    # undocumented filters the API ignores
+        self._catalogue: list[dict[str, Any]] | None = None  # one scan, while a product filter is ignored
         if not api_key:
             raise CredentialsError("RO App API key is empty: create one under RO App → Settings → API and put it "
                                    "in the connection's password field.")
@@ -117,13 +138,14 @@ class RoAppClient:
 
     # --- lists ------------------------------------------------------------------------
 
-    def iter_list(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Every row of a paged list, reading either ``count`` or ``paging`` answers."""
-        page, seen, started = 1, 0, time.monotonic()
+    def _pages(self, path: str, params: dict[str, Any], *, first: int = 1) -> Iterator[tuple[int, list[Any]]]:
+        """``(page number, rows)`` of a paged list from page ``first``, reading either
+        ``count`` or ``paging`` answers; a dictionary (a bare array) is one page."""
+        page, seen, started = first, (first - 1) * PAGE_SIZE, time.monotonic()
         while True:
-            payload = self.request("GET", path, params={**(params or {}), "page": page})
+            payload = self.request("GET", path, params={**params, "page": page})
             if isinstance(payload, list):  # a dictionary: the whole list at once
-                yield from payload
+                yield page, payload
                 return
             rows = payload.get("data") or []
             paging = payload.get("paging") or {}
@@ -131,23 +153,40 @@ class RoAppClient:
             seen += len(rows)
             log.debug("RO App %s: page %d, %d rows, %d of %s, %.1f s", path, page, len(rows), seen, total,
                       time.monotonic() - started)
-            yield from rows
+            yield page, rows
             last_page = paging.get("total_pages")
             if not rows or len(rows) < PAGE_SIZE or (total is not None and seen >= int(total)) or (
                     last_page is not None and page >= int(last_page)):
                 return
             page += 1
 
+    def iter_list(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every row of a paged list, reading either ``count`` or ``paging`` answers."""
+        for _, rows in self._pages(path, params or {}):
+            yield from rows
+
     def list_all(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return list(self.iter_list(path, params))
 
     # --- reference data ---------------------------------------------------------------
 
+    def _documented_or_legacy(self, documented: str, legacy: str) -> list[dict[str, Any]]:
+        """The list at the documented path; the legacy one when that answers 404 (logged once)."""
+        if documented not in self._legacy_used:
+            try:
+                return self.list_all(documented)
+            except NotFoundError:
+                self._legacy_used.add(documented)
+                log.warning("RO App answered 404 for %s: using the legacy %s for this client", documented, legacy)
+        return self.list_all(legacy)
+
     def branches(self) -> list[dict[str, Any]]:
-        return self.list_all("/branches/")
+        """The account's locations (``GET /v2/company/locations``)."""
+        return self._documented_or_legacy(assumptions.ROAPP_LOCATIONS_PATH, assumptions.ROAPP_LEGACY_LOCATIONS_PATH)
 
     def employees(self) -> list[dict[str, Any]]:
-        return self.list_all(assumptions.ROAPP_EMPLOYEES_PATH)
+        """The employees as RO App gives them; ``shapes.employee_facts`` reads what they say."""
+        return self._documented_or_legacy(assumptions.ROAPP_EMPLOYEES_PATH, assumptions.ROAPP_LEGACY_EMPLOYEES_PATH)
 
     def order_statuses(self) -> list[dict[str, Any]]:
         return self.list_all("/v2/orders/statuses")
@@ -156,50 +195,125 @@ class RoAppClient:
         return self.list_all("/v2/orders/types")
 
     def custom_fields(self) -> list[dict[str, Any]]:
-        return self.list_all("/v2/orders/custom-fields")
+        """Order custom fields, each named by ``title`` (RO App may call it ``name``)."""
+        return [shapes.custom_field(f) for f in self.list_all("/v2/orders/custom-fields")]
 
     def check(self) -> str:
-        """One cheap real call (``GET /branches/``): a sentence for the connection test."""
-        payload = self.request("GET", "/branches/", params={"page": 1})
-        rows = payload if isinstance(payload, list) else payload.get("data") or []
-        return f"RO App API at {self.base_url} accepted the key; {len(rows)} location(s) visible."
+        """One cheap real call (the locations): a sentence for the connection test."""
+        count = len(self.branches())
+        return f"RO App API at {self.base_url} accepted the key; {count} location(s) visible."
+
+    # --- look-ups by undocumented filters ---------------------------------------------
+
+    def _filtered(self, path: str, name: str, values: list[str], matches, *,
+                  scan_if_ignored: bool) -> list[dict[str, Any]]:
+        """Rows of ``path`` that ``matches(row, wanted)``, asked for with the undocumented array
+        filter ``name``, 50 values a request. When a first page holds a row that does not
+        match, the filter is ignored: it is not used again by this client, the rows seen so
+        far are matched locally, and ``scan_if_ignored`` reads the rest of the (whole) list."""
+        wanted = set(values)
+        if not wanted:
+            return []
+        if name in self._ignored_filters or (scan_if_ignored and self._catalogue is not None):
+            # (a scan still current answers any filter of the catalogue at no cost)
+            return [r for r in self._scan(path) if matches(r, wanted)] if scan_if_ignored else []
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(values), LOOKUP_BATCH):
+            batch = set(values[start:start + LOOKUP_BATCH])
+            page, rows, honoured = 1, [], True
+            for page, rows in self._pages(path, {name: sorted(batch)}):
+                if page == 1 and not all(matches(r, batch) for r in rows):
+                    honoured = False
+                    break
+                found += rows
+            if not honoured:
+                self._ignored_filters.add(name)
+                log.warning("RO App ignores the %s filter of %s (its answer holds rows that do not match): "
+                            "matching locally instead", name, path)
+                seen = rows + ([r for _, more in self._pages(path, {}, first=page + 1) for r in more]
+                               if scan_if_ignored else [])
+                if scan_if_ignored:
+                    self._catalogue = seen
+                return found + [r for r in seen if matches(r, wanted)]
+        return found
+
+    def _scan(self, path: str) -> list[dict[str, Any]]:
+        if self._catalogue is None:
+            self._catalogue = [r for _, rows in self._pages(path, {}) for r in rows]
+            log.info("RO App %s: scanned %d rows to match locally", path, len(self._catalogue))
+        return self._catalogue
 
     # --- people -----------------------------------------------------------------------
     # The create_*, add_* and set_order_status helpers POST and are not repeatable: an
     # unknown outcome raises AmbiguousWriteError, and the caller looks before writing again.
     # The update_* helpers PATCH and delete_order_item DELETEs: those are retried.
 
-    def find_people(self, *, phones: Iterable[str] | None = None, emails: Iterable[str] | None = None,
-                    names: Iterable[str] | None = None, ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
-        params = {**_array("phones[]", phones), **_array(assumptions.ROAPP_PEOPLE_EMAIL_FILTER, emails),
-                  **_array("names[]", names), **_array("ids[]", ids)}
-        return self.list_all("/v2/contacts/people", params)
+    def find_people(self, *, phones: Iterable[str] | None = None, names: Iterable[str] | None = None,
+                    created_since: str | None = None) -> list[dict[str, Any]]:
+        """People by the documented filters (``phones[]``, ``names[]``, ``created_at[]``),
+        50 phones a request."""
+        params = {**_array("names[]", names), **_array("created_at[]", (created_since,) if created_since else None)}
+        if phones is None:
+            return [shapes.person(p) for p in self.list_all("/v2/contacts/people", params)]
+        values, found = sorted(set(phones)), {}
+        for start in range(0, len(values), LOOKUP_BATCH):
+            for row in self.list_all("/v2/contacts/people", {**params, "phones[]": values[start:start + LOOKUP_BATCH]}):
+                found.setdefault(row["id"], shapes.person(row))
+        return list(found.values())
+
+    def find_people_by_email(self, emails: Iterable[str], *, created_since: str | None = None) -> list[dict[str, Any]]:
+        """People whose e-mail is one of ``emails`` (compared trimmed and lower-cased).
+
+        ``emails[]`` is not documented: while RO App honours it, 50 e-mails a request. Once
+        it is seen ignored, only the page already read is matched and, with
+        ``created_since``, the people created since then (one documented ``created_at[]``
+        list): the contact base is never read whole."""
+        def matches(row: dict[str, Any], wanted: set[str]) -> bool:
+            return _email(row) in wanted
+
+        wanted = sorted({_email({"email": e}) for e in emails} - {""})
+        found = [shapes.person(p) for p in self._filtered("/v2/contacts/people", assumptions.ROAPP_PEOPLE_EMAIL_FILTER,
+                                                          wanted, matches, scan_if_ignored=False)]
+        if created_since and assumptions.ROAPP_PEOPLE_EMAIL_FILTER in self._ignored_filters:
+            known = {p["id"] for p in found}
+            found += [p for p in self.find_people(created_since=created_since)
+                      if _email(p) in set(wanted) and p["id"] not in known]
+        return found
 
     def create_person(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.post("/v2/contacts/people", body)
+        return shapes.person(self.post("/v2/contacts/people", body))
 
     def get_person(self, person_id: int) -> dict[str, Any]:
-        return self.get(f"/v2/contacts/people/{person_id}")
+        return shapes.person(self.get(f"/v2/contacts/people/{person_id}"))
 
     def update_person(self, person_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return self.patch(f"/v2/contacts/people/{person_id}", body)
+        return shapes.person(self.patch(f"/v2/contacts/people/{person_id}", body))
 
     # --- catalogue --------------------------------------------------------------------
 
-    def find_products(self, *, skus: Iterable[str] | None = None, barcodes: Iterable[str] | None = None,
-                      ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
-        params = {**_array(assumptions.ROAPP_PRODUCT_SKU_FILTER, skus),
-                  **_array(assumptions.ROAPP_PRODUCT_BARCODE_FILTER, barcodes), **_array("ids[]", ids)}
-        return self.list_all(assumptions.ROAPP_PRODUCTS_PATH, params)
-
-    def _product_body(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in body.items() if k in assumptions.ROAPP_PRODUCT_WRITE_FIELDS}
+    def find_products(self, *, skus: Iterable[str] | None = None,
+                      barcodes: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Products with one of ``skus`` or of ``barcodes``. The filters are not documented:
+        while honoured, 50 values a request; once seen ignored, one scan of the catalogue per
+        client (until it writes a product) matched locally."""
+        found: dict[int, dict[str, Any]] = {}
+        for name, values, matches in (
+                (assumptions.ROAPP_PRODUCT_BARCODE_FILTER, barcodes,
+                 lambda row, wanted: bool(set(shapes.barcodes(row.get("barcodes"))) & wanted)),
+                (assumptions.ROAPP_PRODUCT_SKU_FILTER, skus, lambda row, wanted: row.get("sku") in wanted)):
+            for row in self._filtered(assumptions.ROAPP_PRODUCTS_PATH, name, sorted(set(values or [])), matches,
+                                      scan_if_ignored=True):
+                found.setdefault(int(row["id"]), shapes.product(row))
+        return list(found.values())
 
     def create_product(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.post(assumptions.ROAPP_PRODUCTS_PATH, self._product_body(body))
+        self._catalogue = None
+        return shapes.product(self.post(assumptions.ROAPP_PRODUCTS_PATH, shapes.product_write(body)))
 
     def update_product(self, product_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return self.patch(f"{assumptions.ROAPP_PRODUCTS_PATH}/{product_id}", self._product_body(body))
+        self._catalogue = None
+        return shapes.product(self.patch(f"{assumptions.ROAPP_PRODUCTS_PATH}/{product_id}",
+                                         shapes.product_write(body)))
 
     # --- orders -----------------------------------------------------------------------
 
@@ -213,34 +327,41 @@ class RoAppClient:
         return self.list_all("/v2/orders", params)
 
     def get_order(self, order_id: int) -> dict[str, Any]:
-        return self.get(f"/v2/orders/{order_id}")
+        return shapes.unwrap(self.get(f"/v2/orders/{order_id}"))
 
     def create_order(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.post("/v2/orders", body)
+        return shapes.unwrap(self.post("/v2/orders", body))
 
     def update_order(self, order_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return self.patch(f"/v2/orders/{order_id}", body)
+        return shapes.unwrap(self.patch(f"/v2/orders/{order_id}", body))
 
     def set_order_status(self, order_id: int, status_id: int, comment: str | None = None) -> Any:
         body: dict[str, Any] = {"status_id": status_id}
         if comment:
             body["comment"] = comment
-        return self.post(f"/v2/orders/{order_id}/status", body)
+        return shapes.unwrap(self.post(f"/v2/orders/{order_id}/status", body))
 
     def order_items(self, order_id: int) -> list[dict[str, Any]]:
         return self.list_all(f"/v2/orders/{order_id}/items")
 
     def add_order_item(self, order_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return self.post(f"/v2/orders/{order_id}/items", body)
+        return shapes.unwrap(self.post(f"/v2/orders/{order_id}/items", body))
 
     def update_order_item(self, order_id: int, item_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return self.patch(f"/v2/orders/{order_id}/items/{item_id}", body)
+        return shapes.unwrap(self.patch(f"/v2/orders/{order_id}/items/{item_id}", body))
 
     def delete_order_item(self, order_id: int, item_id: int) -> Any:
         return self.delete(f"/v2/orders/{order_id}/items/{item_id}")
 
-    def add_order_comment(self, order_id: int, comment: str, *, is_private: bool = True) -> Any:
-        return self.post(f"/v2/orders/{order_id}/comments", {"comment": comment, "is_private": is_private})
+    def add_order_comment(self, order_id: int, comment: str) -> Any:
+        """A private comment: sent with both ``is_private`` and ``visibility`` (the sources
+        disagree on the name), so delivery details never become public."""
+        return shapes.unwrap(self.post(f"/v2/orders/{order_id}/comments",
+                                       {"comment": comment, **assumptions.ROAPP_COMMENT_PRIVACY}))
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _email(row: dict[str, Any]) -> str:
+    return str(row.get("email") or "").strip().lower()

@@ -11,9 +11,10 @@ import re
 import unicodedata
 from typing import Any, Callable, Iterable
 
-from .. import assumptions
 from ..config import StoreConfig, parse_stores
+from ..roapp.shapes import employee_facts
 from ..setup_checks import (
+    NO_ROLES,
     Problem,
     check_cartum_login,
     check_cartum_status_ids,
@@ -23,6 +24,7 @@ from ..setup_checks import (
     check_roapp_references,
     check_status_matching,
     check_store_url,
+    manager_candidates,
     status_title,
     store_languages,
 )
@@ -94,13 +96,6 @@ def suggest_status(cartum_status: dict[str, Any], roapp_statuses: list[dict[str,
         if str(status.get("name") or "").strip().lower() in names:
             return int(status["id"])
     return None
-
-
-def eligible_managers(employees: list[dict[str, Any]], location_id: int) -> list[dict[str, Any]]:
-    """Active employees with the Manager role and access to the location: who "all" means."""
-    return [e for e in employees if e.get(assumptions.ROAPP_EMPLOYEE_ACTIVE_FIELD)
-            and e.get(assumptions.ROAPP_EMPLOYEE_ROLE_FIELD) == assumptions.ROAPP_MANAGER_ROLE
-            and location_id in (e.get(assumptions.ROAPP_EMPLOYEE_BRANCHES_FIELD) or [])]
 
 
 def person(employee: dict[str, Any]) -> str:
@@ -322,16 +317,22 @@ class StoreForm:
 
     def managers(self, given: Any) -> Any:
         location = int(self.entry.get("location_id") or 0)
+        roles = self.entry.get("manager_roles")
         if self.ui is not None and given is None:
-            eligible = eligible_managers(self.roapp.employees(), location)
-            self.say(f"Managers: \"all\" (the active managers with access to location {location}, round robin) or "
-                     f"ids separated by commas. Eligible:")
-            for employee in eligible:
+            employees = self.roapp.employees()
+            if not any(employee_facts(e).readable for e in employees):
+                self.say(f"{NO_ROLES}. Employees:")
+                shown = employees
+            else:
+                self.say(f"Managers: \"all\" (the active managers with access to location {location}, round robin) "
+                         f"or ids separated by commas. Eligible:")
+                shown = manager_candidates(employees, location, roles)
+            for employee in shown:
                 self.say(f"  {employee['id']:>6}  {person(employee)}")
-            if not eligible:
+            if not shown:
                 self.say("  (none: give an employee access to this location in RO App first)")
         value = self.settle(given, self._ask_managers,
-                            lambda v: only(check_managers(self.roapp.employees(), v, location), "managers"))
+                            lambda v: only(check_managers(self.roapp.employees(), v, location, roles), "managers"))
         self.entry["managers"] = value
         return value
 

@@ -15,8 +15,9 @@ from typing import Any
 
 from ..server import FaultSettings, Request, Response, key_fingerprint
 from . import validation as v
+from .profile import Profile, present, profile as make_profile
 from .seed import RoAppSeedConfig, generate
-from .store import REFERENCE_KINDS, ROUTES, RoAppStore
+from .store import DOCUMENTED_PATHS, LEGACY_PATHS, REFERENCE_KINDS, ROUTES, RoAppStore
 from .validation import ApiError
 
 DEFAULT_API_KEY = "sandbox-api-key"
@@ -27,24 +28,39 @@ class RoAppSandbox:
 
     ``data`` is a starting state as ``seed.generate`` makes it (``state()`` output works
     too); ``api_keys`` are the keys accepted as ``Authorization: Bearer <key>``;
-    ``list_format`` is ``"count"`` (``{"data", "count"}``) or ``"paging"``.
+    ``list_format`` is ``"count"`` (``{"data", "count"}``) or ``"paging"`` (it overrides the
+    profile's); ``profile`` is ``"documented"`` or ``"alternative"`` (``profile.py``) and
+    ``profile_flags`` change single flags of it.
     """
 
     name = "roapp"
 
     def __init__(self, data: dict[str, Any], api_keys: Iterable[str] = (DEFAULT_API_KEY,), *,
-                 list_format: str = "count"):
+                 list_format: str | None = None, profile: str = "documented",
+                 profile_flags: dict[str, Any] | None = None):
         # One lock for everything: the server calls handle/state/admin from many threads.
         self._lock = threading.RLock()
         self._api_keys = _keys(list(api_keys))
         self._rejects: list[dict[str, str]] = []
-        self.store = RoAppStore(data, _list_format(list_format))
+        self.store = RoAppStore(data)
+        self._use_profile(make_profile(profile, **(profile_flags or {})))
+        if list_format is not None:
+            self.store.list_format = _list_format(list_format)
 
     @classmethod
-    def seeded(cls, api_keys: Iterable[str] = (DEFAULT_API_KEY,), *, list_format: str = "count",
+    def seeded(cls, api_keys: Iterable[str] = (DEFAULT_API_KEY,), *, list_format: str | None = None,
+               profile: str = "documented", profile_flags: dict[str, Any] | None = None,
                **seed_config: Any) -> "RoAppSandbox":
         """A sandbox over ``generate(RoAppSeedConfig(**seed_config))``."""
-        return cls(generate(RoAppSeedConfig(**seed_config)), api_keys, list_format=list_format)
+        return cls(generate(RoAppSeedConfig(**seed_config)), api_keys, list_format=list_format, profile=profile,
+                   profile_flags=profile_flags)
+
+    def _use_profile(self, prof: Profile) -> dict[str, Any]:
+        self.profile = prof
+        self.store.list_format = _list_format(prof.list_format)
+        self.store.undocumented_filters = prof.undocumented_filters
+        self.store.comment_privacy = prof.comment_privacy
+        return prof.as_dict()
 
     # --- the SandboxApp protocol ------------------------------------------------------
 
@@ -78,10 +94,12 @@ class RoAppSandbox:
         the keys), list format, rejects."""
         with self._lock:
             return {**self.store.snapshot(), "api_keys": sorted(key_fingerprint(k) for k in self._api_keys),
-                    "list_format": self.store.list_format, "rejects": copy.deepcopy(self._rejects)}
+                    "list_format": self.store.list_format, "profile": self.profile.as_dict(),
+                    "rejects": copy.deepcopy(self._rejects)}
 
     def admin(self, action: str, payload: Any) -> Any:
-        """Actions: ``set_list_format {"format": "count"|"paging"}``, ``reject {method,
+        """Actions: ``set_profile {"name": "documented"|"alternative", ...flags}`` (answers the
+        profile's flags), ``set_list_format {"format": "count"|"paging"}``, ``reject {method,
         path (glob), field (dotted), contains, message}``, ``clear_rejects``,
         ``set_api_keys [keys]``, ``remove_custom_field {"title"}``, ``upsert_employees
         [employees]``, ``set_reference {branches?, statuses?, order_types?, custom_fields?,
@@ -90,7 +108,7 @@ class RoAppSandbox:
         answers the removed record; merge answers ``{keep, drop, orders, at, person}``).
         KeyError for an unknown action, ValueError for a bad payload."""
         actions: dict[str, Callable[[Any], Any]] = {
-            "set_list_format": self._set_list_format, "reject": self._add_reject,
+            "set_profile": self._set_profile, "set_list_format": self._set_list_format, "reject": self._add_reject,
             "clear_rejects": self._clear_rejects, "set_api_keys": self._set_api_keys,
             "remove_custom_field": self._remove_custom_field, "upsert_employees": self._upsert_employees,
             "set_reference": self._set_reference,
@@ -111,6 +129,9 @@ class RoAppSandbox:
         if token is None or token not in self._api_keys:
             raise ApiError(401, "Unauthorized: invalid or missing API key")
         path = request.path.rstrip("/") or "/"
+        if (path in LEGACY_PATHS and not self.profile.legacy_paths) or (
+                path in DOCUMENTED_PATHS and not self.profile.documented_paths):
+            raise ApiError(404, "Not found")
         for pattern, methods in ROUTES:
             match = pattern.fullmatch(path)
             if not match:
@@ -119,7 +140,12 @@ class RoAppSandbox:
                 raise ApiError(405, "Method not allowed", headers={"Allow": ", ".join(methods)})
             body = _body(request) if request.method in ("POST", "PATCH") else {}
             self._check_rejects(request.method, path, body)
-            return getattr(self.store, methods[request.method])(request, body, *map(int, match.groups()))
+            handler = methods[request.method]
+            response = getattr(self.store, handler)(request, body, *map(int, match.groups()))
+            if response.status < 400:
+                response.body = present(self.profile, handler, copy.deepcopy(response.body),
+                                        legacy=path in LEGACY_PATHS)
+            return response
         raise ApiError(404, "Not found")
 
     def _check_rejects(self, method: str, path: str, body: dict[str, Any]) -> None:
@@ -132,6 +158,10 @@ class RoAppSandbox:
                 raise ApiError(422, rule["message"], {rule["field"]: [rule["message"]]})
 
     # --- admin actions ----------------------------------------------------------------
+
+    def _set_profile(self, payload: Any) -> dict[str, Any]:
+        flags = dict(payload) if isinstance(payload, dict) else {"name": payload}
+        return self._use_profile(make_profile(flags.pop("name", "documented"), **flags))
 
     def _set_list_format(self, payload: Any) -> dict[str, str]:
         self.store.list_format = _list_format(payload.get("format") if isinstance(payload, dict) else payload)

@@ -8,7 +8,17 @@ Choices where the contract leaves room:
 - lists (branches, employees, orders, order items, people, products) are paged,
   50 rows a page, as ``{"data", "count"}`` or ``{"data", "paging": {...}}``
   (``list_format``); dictionaries (statuses, order types, custom fields) are bare arrays;
-- unknown body fields are ignored; only the bracket form of array filters filters;
+- unknown body fields are ignored; only the bracket form of array filters filters; the
+  undocumented ``emails[]``, ``skus[]`` and ``barcodes[]`` filter only while
+  ``undocumented_filters`` is on (the profile's choice; off, the whole list comes back);
+- reference lists answer at the documented ``/v2/company/locations`` and
+  ``/v2/company/employees`` and at the legacy ``/branches/`` and ``/employees/`` (the
+  profile decides which answer, ``app.py``);
+- a product holds ``prices`` (one ``{id, price}`` per price type; an entry written without
+  ``id`` is the default price type ``DEFAULT_PRICE_TYPE``) and ``cost``, no flat ``price``;
+- a comment is private by ``is_private`` or by ``visibility: "private"``, whichever field
+  ``comment_privacy`` names (the other is ignored); stored as ``is_private``;
+- a date-time custom field of an order takes ISO-8601 with a zone (``…Z``), else 422;
 - ``phones[]`` / ``client_phones[]`` match when the filter's digits occur in the digits
   of any of the person's phones (so ``0671234567`` finds ``+38 067 123 45 67``);
 - a PATCH of a person's ``phones`` replaces the whole list, as RO App does;
@@ -35,6 +45,7 @@ from ..server import Request, Response
 from . import validation as v
 from .validation import ApiError
 
+DEFAULT_PRICE_TYPE = 701
 FIRST_IDS = {"people": 1001, "products": 2001, "orders": 3001, "items": 4001, "comments": 6001}
 ORDER_REQUIRED = ("branch_id", "order_type_id", "client_id")
 ORDER_SORTS = ("id", "number", "created_at", "modified_at", "due_date", "estimated_price")
@@ -45,7 +56,11 @@ REFERENCE_KINDS = {"branches": "name", "order_types": "name", "statuses": "name"
                    "employees": "first_name"}
 
 # path pattern -> {method: RoAppStore handler}; handlers take (request, body, *path ids).
+LEGACY_PATHS = ("/branches", "/employees")
+DOCUMENTED_PATHS = ("/v2/company/locations", "/v2/company/employees")
 ROUTES = [(re.compile(pattern), methods) for pattern, methods in [
+    (r"/v2/company/locations", {"GET": "list_branches"}),
+    (r"/v2/company/employees", {"GET": "list_employees"}),
     (r"/branches", {"GET": "list_branches"}),
     (r"/employees", {"GET": "list_employees"}),
     (r"/v2/orders/statuses", {"GET": "list_statuses"}),
@@ -70,6 +85,8 @@ class RoAppStore:
 
     def __init__(self, data: dict[str, Any], list_format: str = "count"):
         self.list_format = list_format
+        self.undocumented_filters = True
+        self.comment_privacy = "is_private"
         self.clock = v.Clock()
         data = copy.deepcopy(data)
         self.generated_at = data.get("generated_at")
@@ -139,8 +156,18 @@ class RoAppStore:
             "manager_id": employee, "assignee_id": employee,
             "malfunction": note, "manager_notes": note, "engineer_notes": note,
             "estimated_price": v.optional(v.number), "due_date": v.optional(v.timestamp), "urgent": v.flag,
-            "custom_fields": v.custom_fields(self.ids("custom_fields")),
+            "custom_fields": self._custom_values,
         }
+
+    def _custom_values(self, value: Any) -> dict[str, Any]:
+        """``{"f<id>": value}`` naming existing fields; date-time fields take ISO-8601 with a zone."""
+        values = v.custom_fields(self.ids("custom_fields"))(value)
+        datetime_ids = {f["id"] for f in self.reference["custom_fields"] if f.get("type") == "datetime"}
+        for key, entry in values.items():
+            if int(key[1:]) in datetime_ids and entry is not None and not v.zoned_timestamp(entry):
+                raise v.Invalid(f"has {key} = {entry!r}; a date-time field takes ISO-8601 with a zone, "
+                                f"e.g. 2025-03-01T09:30:00Z")
+        return values
 
     def _order(self, order_id: int) -> dict[str, Any]:
         if order_id not in self.orders:
@@ -228,7 +255,7 @@ class RoAppStore:
         product = self.products[fields["entity_id"]]
         # Products go on orders without touching stock: RO App's Cartum connector does the same.
         item = {"id": self._new_id("items"), "entity_id": product["id"], "title": product["title"], "quantity": 1,
-                "price": product.get("price") or 0, "cost": 0, "discount": None, "comment": None, **fields}
+                "price": _default_price(product), "cost": 0, "discount": None, "comment": None, **fields}
         v.check_item_discount(item)
         order["items"].append(item)
         order["modified_at"] = self.clock.tick()
@@ -254,9 +281,12 @@ class RoAppStore:
 
     def add_comment(self, request: Request, body: dict, order_id: int) -> Response:
         order = self._order(order_id)
-        fields = v.checked(body, {"comment": v.text, "is_private": v.flag}, ["comment"])
+        fields = v.checked(body, {"comment": v.text, "is_private": v.flag, "visibility": v.visibility}, ["comment"])
+        private = fields.get("is_private") if self.comment_privacy == "is_private" else \
+            fields.get("visibility") == "private"
         now = self.clock.tick()
-        comment = {"id": self._new_id("comments"), "is_private": False, **fields, "created_at": now}
+        comment = {"id": self._new_id("comments"), "comment": fields["comment"], "is_private": bool(private),
+                   "created_at": now}
         order["comments"].append(comment)
         order["modified_at"] = now
         return Response(201, comment)
@@ -267,7 +297,8 @@ class RoAppStore:
                      "phones": v.phones, "address": v.optional(v.text), "notes": v.optional(v.text),
                      "custom_fields": v.custom_fields(None)}
     PRODUCT_CHECKS = {"title": v.text, "sku": v.optional(v.text), "code": v.optional(v.text),
-                      "barcodes": v.strings, "description": v.optional(v.text), "price": v.optional(v.number)}
+                      "barcodes": v.strings, "description": v.optional(v.text), "prices": v.prices,
+                      "cost": v.optional(v.number)}
 
     def _record(self, kind: str, fields: dict[str, Any], defaults: dict[str, Any]) -> Response:
         now = self.clock.tick()
@@ -288,7 +319,7 @@ class RoAppStore:
     def list_people(self, request: Request, body: dict) -> Response:
         q = request.query
         ids, names, phones = v.query_ints(q, "ids"), v.query_values(q, "names"), v.query_values(q, "phones")
-        emails = {e.lower() for e in v.query_values(q, "emails") or []}
+        emails = {e.lower() for e in v.query_values(q, "emails") or []} if self.undocumented_filters else set()
         created, modified = v.query_range(q, "created_at"), v.query_range(q, "modified_at")
 
         def keep(person: dict[str, Any]) -> bool:
@@ -317,18 +348,34 @@ class RoAppStore:
     def list_products(self, request: Request, body: dict) -> Response:
         q = request.query
         ids, skus, barcodes = v.query_ints(q, "ids"), v.query_values(q, "skus"), v.query_values(q, "barcodes")
+        if not self.undocumented_filters:
+            skus = barcodes = None
         rows = [p for p in self.products.values()
                 if (ids is None or p["id"] in ids) and (skus is None or p["sku"] in skus)
                 and (barcodes is None or set(barcodes) & set(p["barcodes"]))]
         return self._list(request, rows)
 
     def create_product(self, request: Request, body: dict) -> Response:
-        fields = v.checked(body, self.PRODUCT_CHECKS, ["title"])
+        fields = self._priced(v.checked(body, self.PRODUCT_CHECKS, ["title"]), [])
         return self._record("products", fields, {"title": None, "description": None, "code": None, "sku": None,
-                                                 "barcodes": [], "price": None})
+                                                 "barcodes": [], "prices": [], "cost": 0})
 
     def update_product(self, request: Request, body: dict, product_id: int) -> Response:
-        return self._update("products", product_id, body, self.PRODUCT_CHECKS, "title")
+        product = self.products.get(product_id)
+        fields = self._priced(v.checked(body, self.PRODUCT_CHECKS, ["title"], partial=True),
+                              (product or {}).get("prices") or [])
+        return self._update("products", product_id, fields, self.PRODUCT_CHECKS, "title")
+
+    @staticmethod
+    def _priced(fields: dict[str, Any], held: list[dict[str, Any]]) -> dict[str, Any]:
+        """Written prices merged into the held ones by price type (no ``id``: the default)."""
+        if "prices" in fields:
+            prices = {p["id"]: dict(p) for p in held}
+            for entry in fields["prices"]:
+                type_id = entry.get("id", DEFAULT_PRICE_TYPE)
+                prices[type_id] = {"id": type_id, "price": entry["price"]}
+            fields["prices"] = sorted(prices.values(), key=lambda p: p["id"])
+        return fields
 
     # --- what a manager does in RO App's interface (admin actions) --------------------
 
@@ -393,3 +440,8 @@ def _phone_match(person: dict[str, Any] | None, wanted: list[str]) -> bool:
     have = [v.digits(p["phone"]) for p in (person or {}).get("phones", [])]
     return any(w and w in h for w in map(v.digits, wanted) for h in have)
 
+
+
+def _default_price(product: dict[str, Any]) -> float | int:
+    """The product's price of the default price type (0 when it has none)."""
+    return next((p["price"] for p in product.get("prices") or [] if p["id"] == DEFAULT_PRICE_TYPE), 0)

@@ -130,6 +130,33 @@ def timestamp(value: Any) -> str:
     return format_ts(parse_ts(value))
 
 
+def zoned_timestamp(value: Any) -> bool:
+    """An ISO-8601 date-time that states its zone (``Z`` or an offset)."""
+    if not isinstance(value, str) or "T" not in value:
+        return False
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def visibility(value: Any) -> str:
+    if value not in ("public", "private"):
+        raise Invalid('must be "public" or "private"')
+    return value
+
+
+def prices(value: Any) -> list[dict[str, Any]]:
+    """``[{"id"?: price type id, "price": number}]``."""
+    if not isinstance(value, list) or not all(isinstance(p, dict) and "price" in p for p in value):
+        raise Invalid('must be a list of {"id", "price"} objects')
+    for entry in value:
+        number(entry["price"])
+        if "id" in entry and (isinstance(entry["id"], bool) or not isinstance(entry["id"], int)):
+            raise Invalid("price type ids must be integers")
+    return [dict(p) for p in value]
+
+
 def reference(known: Callable[[], Collection[int]], what: str) -> Check:
     """An id that must name an existing ``what``; ``known`` is read at check time."""
     def check(value: Any) -> int:

@@ -187,6 +187,9 @@ class FakeRoApp:
 
     # --- people -----------------------------------------------------------------------
 
+    def find_people_by_email(self, emails: Iterable[str], *, created_since: str | None = None) -> list[dict[str, Any]]:
+        return self.find_people(emails=emails)
+
     def find_people(self, *, phones: Iterable[str] | None = None, emails: Iterable[str] | None = None,
                     names: Iterable[str] | None = None, ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
         phones, names = (list(phones) if phones is not None else None), (list(names) if names is not None else None)
@@ -228,7 +231,8 @@ class FakeRoApp:
 
     @staticmethod
     def _product_body(body: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in copy.deepcopy(body).items() if k in assumptions.ROAPP_PRODUCT_WRITE_FIELDS}
+        # the loader's body as it is (the client turns ``price`` into ``prices[]``)
+        return {k: v for k, v in copy.deepcopy(body).items() if k in (*assumptions.ROAPP_PRODUCT_WRITE_FIELDS, "price")}
 
     def create_product(self, body: dict[str, Any]) -> dict[str, Any]:
         self._call("create_product", copy.deepcopy(body))

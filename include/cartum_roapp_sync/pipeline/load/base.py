@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from ...entities import Entity
 from ...state.store import IdMapRow
@@ -40,7 +40,6 @@ from ..context import RunContext
 
 log = logging.getLogger(__name__)
 
-LOOKUP_BATCH = 50          # values per array filter in one lookup request
 PROGRESS_EVERY = 25        # log a progress line every this many records written
 WRITE_TRIES = 3            # a create whose answer is lost: look, then write again, at most this often
 
@@ -58,11 +57,6 @@ class LoadCounts:
     def as_counts(self) -> dict[str, int]:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
                 "quarantined": self.quarantined, "failed": self.failed}
-
-
-def batches(values: list[str], size: int = LOOKUP_BATCH) -> Iterable[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 class EntityLoader:

@@ -4,12 +4,14 @@ holds only part of a buyer's data never overwrites what RO App got from better d
 from __future__ import annotations
 
 import logging
+from datetime import timedelta, timezone
 from typing import Any
 
 from ...entities import CLIENTS
+from ...roapp.shapes import phone_numbers
 from ...state.store import IdMapRow
 from ..context import RunContext
-from .base import EntityLoader, batches
+from .base import EntityLoader
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +120,17 @@ class ClientLoader(EntityLoader):
         self._local_matches(records)
         phones = {r.phone: self.key(r) for r in records if r.phone}
         emails = {r.email: self.key(r) for r in records if not r.phone and r.email}
-        for batch in batches(sorted(phones)):
-            for person in self.roapp.find_people(phones=batch):
-                for number in phone_numbers(person.get("phones")):
-                    key = phones.get(_digits_to_e164(number, phones))
-                    if key:
-                        self._found.setdefault(key, int(person["id"]))
+        for person in self.roapp.find_people(phones=sorted(phones)) if phones else []:
+            for number in phone_numbers(person.get("phones")):
+                key = phones.get(_digits_to_e164(number, phones))
+                if key:
+                    self._found.setdefault(key, int(person["id"]))
         self._local_matches(records, with_phone=True)
-        for batch in batches(sorted(e for e, key in emails.items() if key not in self._found)):
-            for person in self.roapp.find_people(emails=batch):
+        wanted = sorted(e for e, key in emails.items() if key not in self._found)
+        if wanted:
+            # RO App has no documented e-mail filter: a create of ours whose answer was lost
+            # is looked for among the people created since its intent (documented filter).
+            for person in self.roapp.find_people_by_email(wanted, created_since=self._intents_since(wanted, emails)):
                 key = emails.get(str(person.get("email") or "").strip().lower())
                 if key:
                     self._found.setdefault(key, int(person["id"]))
@@ -137,6 +141,16 @@ class ClientLoader(EntityLoader):
                     if person.get("notes") == self.marker(record):
                         self._found.setdefault(key, int(person["id"]))
                         self._found_ours.add(key)
+
+    def _intents_since(self, emails: list[str], keys: dict[str, str]) -> str | None:
+        """The earliest intent among these buyers, less a day (no clock has to agree with
+        RO App's), as ISO-8601; None when none of them has one."""
+        rows = self.state.id_rows(self.entity.name, [keys[e] for e in emails])
+        times = [row.intent_at for row in rows.values() if row.status == "intent" and row.intent_at is not None]
+        if not times:
+            return None
+        earliest = min(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in times)
+        return (earliest - timedelta(days=1)).isoformat()
 
     def create(self, record: Any, row: IdMapRow | None) -> int:
         return self.simple_create(record, row, self.body(record), self.roapp.create_person)
@@ -163,17 +177,6 @@ class ClientLoader(EntityLoader):
             details = {**row.details, "fields": {**held, **changed}}
         self.state.record_synced(self.entity.name, self.key(record), row.roapp_id, record.content_hash, details)
         return wrote
-
-
-def phone_numbers(entries: Any) -> list[str]:
-    """A person's phones as numbers: RO App gives objects ``{phone, title}``, some public
-    code sees plain strings."""
-    numbers = []
-    for entry in entries or []:
-        number = entry.get("phone") if isinstance(entry, dict) else entry
-        if number:
-            numbers.append(str(number))
-    return numbers
 
 
 def _same_number(a: str, b: str) -> bool:

@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 
 from ... import assumptions
 from ...entities import CLIENTS, ORDERS, PRODUCTS
+from ...roapp.shapes import iso_utc
 from ...setup_checks import eligible_managers
 from ...state.cursors import CARTUM_TIME
 from ...state.store import IdMapRow
 from ...transport import NotFoundError, ValidationError
-from ..context import RunContext, store_now_text
+from ..context import RunContext, store_time_utc
 from ..errors import FatalStepError
 from .base import EntityLoader, LoadCounts
 
@@ -46,7 +47,8 @@ class OrderLoader(EntityLoader):
         deactivated one is dropped, ``validate_setup`` warned). None left stops the store."""
         if self._managers is None:
             config = self.ctx.config
-            self._managers = eligible_managers(self.roapp.employees(), config.managers, config.location_id)
+            self._managers = eligible_managers(self.roapp.employees(), config.managers, config.location_id,
+                                              config.manager_roles)
             if config.managers != "all" and not self._managers:
                 raise FatalStepError(f"store {config.store_id!r}: no listed manager "
                                      f"({', '.join(map(str, config.managers))}) is eligible any more in RO App "
@@ -106,8 +108,9 @@ class OrderLoader(EntityLoader):
 
     def _custom_values(self, record: Any) -> dict[str, Any]:
         fields = self.custom_fields()
+        # Date-time fields take ISO-8601 in UTC (contract); Cartum's time is store-local.
         values = {"Store": self.ctx.config.name, "External ID": str(record.order_id),
-                  "Created": record.created, "Last update": store_now_text(self.ctx.config.timezone)}
+                  "Created": store_time_utc(record.created, self.ctx.config.timezone), "Last update": iso_utc(self.state.now())}
         return {f"f{fields[title]}": value for title, value in values.items() if title in fields}
 
     def _notes(self, record: Any) -> str:

@@ -1,4 +1,6 @@
-"""Products: matched by barcode (product key ``barcode``) or SKU."""
+"""Products: matched by barcode (product key ``barcode``) or SKU. The client sends the
+values 50 a request, or matches them over one catalogue scan when RO App ignores those
+undocumented filters (``roapp/client.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from typing import Any
 
 from ...entities import PRODUCTS
 from ...state.store import IdMapRow, utcnow
-from .base import EntityLoader, batches
+from .base import EntityLoader
 
 
 class ProductLoader(EntityLoader):
@@ -19,17 +21,15 @@ class ProductLoader(EntityLoader):
     def lookups(self, records: list[Any]) -> None:
         by_sku = {r.sku: self.key(r) for r in records}
         by_barcode = {b: self.key(r) for r in records for b in (r.barcodes or [])}
-        if self.ctx.config.product_key == "barcode":
-            for batch in batches(sorted(by_barcode)):
-                for product in self.roapp.find_products(barcodes=batch):
-                    for barcode in product.get("barcodes") or []:
-                        if barcode in by_barcode:
-                            self._found.setdefault(by_barcode[barcode], int(product["id"]))
+        if self.ctx.config.product_key == "barcode" and by_barcode:
+            for product in self.roapp.find_products(barcodes=sorted(by_barcode)):
+                for barcode in product.get("barcodes") or []:
+                    if barcode in by_barcode:
+                        self._found.setdefault(by_barcode[barcode], int(product["id"]))
         unmatched = sorted(sku for sku, key in by_sku.items() if key not in self._found)
-        for batch in batches(unmatched):
-            for product in self.roapp.find_products(skus=batch):
-                if product.get("sku") in by_sku:
-                    self._found.setdefault(by_sku[product["sku"]], int(product["id"]))
+        for product in self.roapp.find_products(skus=unmatched) if unmatched else []:
+            if product.get("sku") in by_sku:
+                self._found.setdefault(by_sku[product["sku"]], int(product["id"]))
 
     def create(self, record: Any, row: IdMapRow | None) -> int:
         return self.simple_create(record, row, self.body(record), self.roapp.create_product)
