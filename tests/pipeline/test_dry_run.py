@@ -132,8 +132,11 @@ def test_the_dry_run_says_what_the_next_run_does(sync: Sync):
     created, updated = shown(report, "orders", "create"), shown(report, "orders", "update")
     assert set(created) == {str(new_id), str(deleted["order_id"])}
     status = [c for c in updated[str(status_changed["order_id"])]["changes"] if c["what"] == "status"]
-    assert status == [{"what": "status", "status_id": sync.config.status_map["2"],
+    roapp_status = next(s for s in view.state["statuses"] if s["id"] == sync.config.status_map["2"])
+    assert status == [{"what": "status", "status_id": roapp_status["id"], "status": roapp_status["name"],
                        "comment": "Cartum status changed to 2"}]
+    fields = [c["fields"] for c in updated[str(status_changed["order_id"])]["changes"] if c["what"] == "fields"]
+    assert [sorted(f["custom_fields"]) for f in fields] == [["Created", "External ID", "Last update", "Store"]]
     # the renamed buyer: the client's name changes, and only that
     renamed_client = shown(report, "clients", "update")
     assert [c["fields"] for r in renamed_client.values() for c in r["changes"]] == [

@@ -77,6 +77,8 @@ _ORDER = re.compile(rf"/v2/orders/{_ID}$")
 _ORDER_ITEMS = re.compile(rf"/v2/orders/{_ID}/items$")
 _PERSON = re.compile(rf"/v2/contacts/people/{_ID}$")
 _ANY_ID = re.compile(r"/-?\d+")
+#: Lists whose names make the report readable: path → kind.
+_NAMED = {"/v2/orders/statuses": "statuses", "/v2/orders/custom-fields": "custom_fields"}
 
 
 @dataclass
@@ -134,6 +136,15 @@ class WritePlan:
         self._records: dict[tuple[str, int], dict[str, Any]] = {}   # synthetic records, by path kind
         self._items: dict[int, list[dict[str, Any]]] = {}           # synthetic orders' items
         self._exists: dict[str, bool] = {}                          # real paths checked by a read
+        self.names: dict[str, dict[str, str]] = {"statuses": {}, "custom_fields": {}}  # for the report
+
+    def _learn_names(self, kind: str, answer: Any) -> None:
+        """Status and custom field names, from the lists the run reads anyway."""
+        rows = answer if isinstance(answer, list) else (answer or {}).get("data") or []
+        prefix = "f" if kind == "custom_fields" else ""
+        for row in rows:
+            if isinstance(row, dict) and row.get("id") is not None:
+                self.names[kind][f"{prefix}{row['id']}"] = str(row.get("title") or row.get("name") or row["id"])
 
     def wrap(self, client: RoAppClient) -> RoAppClient:
         """The client, its writes answered by this plan (its reads unchanged)."""
@@ -144,7 +155,10 @@ class WritePlan:
             local = self._answer(method, path, json, send)
             if local is not _PASS:
                 return local
-            return send(method, path, params=params, json=json, repeatable=repeatable)
+            answer = send(method, path, params=params, json=json, repeatable=repeatable)
+            if path in _NAMED:
+                self._learn_names(_NAMED[path], answer)
+            return answer
 
         client.request = request  # type: ignore[method-assign]
         return client
@@ -266,6 +280,7 @@ class DryRunResult:
     error: str | None
     keys: dict[tuple[str, int], str] = field(default_factory=dict)      # (entity, RO App id) → Cartum key
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    names: dict[str, dict[str, str]] = field(default_factory=dict)      # statuses, custom fields: id → name
 
 
 def dry_run(config: StoreConfig, state_engine: Engine, cartum_factory: Callable[[], CartumClient],
@@ -290,7 +305,8 @@ def dry_run(config: StoreConfig, state_engine: Engine, cartum_factory: Callable[
             except RuntimeError as exc:
                 error = str(exc)
         return DryRunResult(config.store_id, state.run_summary(DRY_RUN_ID), plan.writes, error,
-                            _keys(state), [q for q in state.open_quarantine() if q["run_id"] == DRY_RUN_ID])
+                            _keys(state), [q for q in state.open_quarantine() if q["run_id"] == DRY_RUN_ID],
+                            plan.names)
     finally:
         copy.dispose()
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -335,7 +351,7 @@ def plan_report(result: DryRunResult, show: int = DEFAULT_SHOW) -> dict[str, Any
         if len(shown) < show:
             shown.append({"key": result.keys.get((entity, roapp_id)),
                           "roapp_id": roapp_id if roapp_id > 0 else None,
-                          "changes": [_change(w, result.keys) for w in writes]})
+                          "changes": [_change(w, result.keys, result.names) for w in writes]})
     requests: dict[str, int] = {}
     for write in result.writes:
         name = f"{write.method} {_ANY_ID.sub('/{id}', write.path)}"
@@ -366,17 +382,22 @@ _SHOWN = {CLIENTS.name: ("first_name", "last_name", "email", "phones", "address"
           ORDERS.name: ("client_id", "manager_id", "custom_fields")}
 
 
-def _change(write: Write, keys: dict[tuple[str, int], str]) -> dict[str, Any]:
+def _change(write: Write, keys: dict[tuple[str, int], str], names: dict[str, dict[str, str]]) -> dict[str, Any]:
     """One write as what it changes; RO App ids of records the run creates (synthetic) are
-    named by their Cartum key."""
+    named by their Cartum key, custom fields and statuses by their names in RO App."""
     body = write.body if isinstance(write.body, dict) else {}
     if write.kind in ("create", "fields"):
         shown = {k: _short(v) for k, v in body.items() if k in _SHOWN.get(write.entity, ())}
         if "client_id" in shown:
             shown["client_id"] = _named(CLIENTS.name, int(shown["client_id"]), keys)
+        if isinstance(shown.get("custom_fields"), dict):
+            fields = names.get("custom_fields") or {}
+            shown["custom_fields"] = {fields.get(k, k): v for k, v in shown["custom_fields"].items()}
         return {"what": write.kind, "fields": shown}
     if write.kind == "status":
-        return {"what": "status", "status_id": body.get("status_id"), "comment": _short(body.get("comment"))}
+        status = body.get("status_id")
+        return {"what": "status", "status_id": status, "status": (names.get("statuses") or {}).get(str(status)),
+                "comment": _short(body.get("comment"))}
     if write.kind == "item added":
         return {"what": "item added", "product": _named(PRODUCTS.name, int(body.get("entity_id") or 0), keys),
                 **{k: body.get(k) for k in ("quantity", "price")}}
@@ -414,7 +435,7 @@ def render_text(report: dict[str, Any]) -> Iterator[str]:
         yield (f"{name:<10}{counts['created']:>8}{counts['updated']:>8}{counts['unchanged']:>11}"
                f"{counts['quarantined']:>12}{counts['extracted']:>7}")
     for name, actions in report["records"].items():
-        for action, shown in actions.items():
+        for action, shown in sorted(actions.items()):  # create, then update
             total = report["records_written"][name][action]
             yield ""
             yield f"{name}: would {action} {total}" + (f" (the first {len(shown)})" if total > len(shown) else "")
@@ -438,7 +459,8 @@ def _describe(change: dict[str, Any]) -> str:
         fields = ", ".join(f"{k} {v}" for k, v in change["fields"].items())
         return f"{'with' if what == 'create' else 'fields:'} {fields or '(none shown)'}"
     if what == "status":
-        return f"status → {change['status_id']}" + (f" ({change['comment']})" if change.get("comment") else "")
+        name = f" {change['status']}" if change.get("status") else ""
+        return f"status → {change['status_id']}{name}" + (f" ({change['comment']})" if change.get("comment") else "")
     if what == "item added":
         return f"item added: product {change['product']} × {change['quantity']:g} at {change['price']:g}"
     if what == "item removed":
