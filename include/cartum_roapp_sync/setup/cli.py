@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from ..config import DEFAULT_ROAPP_CONN_ID, VARIABLE_NAME, ConfigError
 from .commands.add import cmd_add
 from .commands.check import cmd_check
+from .commands.dry_run import cmd_dry_run
 from .commands.edit import cmd_edit
 from .commands.list import cmd_list
 from .commands.probe import cmd_probe
@@ -108,6 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
                                             "code 1 when a problem is found.")
     check.add_argument("store", help="store_id")
     check.set_defaults(handler=cmd_check)
+
+    dry = commands.add_parser("dry-run", parents=[common], help="show what the next run would do (writes nothing)",
+                              description="Read Cartum and RO App exactly as the store's next run would and print "
+                                          "what it would create, update or leave alone in RO App: counts per "
+                                          "entity, then the first records of each kind with what would change. "
+                                          "Nothing is written: no RO App write, no change to the sync state. A "
+                                          "store that never synced shows its first import. Exit code 1 when the "
+                                          "next run would stop.")
+    dry.add_argument("store", help="store_id")
+    dry.add_argument("--show", type=int, default=5, metavar="N",
+                     help="records shown per entity and action (default: %(default)s)")
+    dry.add_argument("--json", action="store_true", help="print the report as JSON")
+    dry.set_defaults(handler=cmd_dry_run)
 
     reconcile = commands.add_parser("reconcile", parents=[common], help="ask for a reconcile pass of a store",
                                     description="Record a request in the state database: the store's next run "
