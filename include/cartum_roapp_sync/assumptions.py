@@ -102,7 +102,7 @@ ROAPP_MANAGER_ROLES = ("Manager", "Менеджер", "Gerente")
 #: Filter of people by e-mail. NOT documented (the reference lists ``names[]``,
 #: ``phones[]``, ``managers[]``, ``created_at[]``, ``modified_at[]``); an ignored filter
 #: returns the whole contact base, so every answer is checked row by row
-#: (``roapp.lookup``) and the look-up falls back when it is ignored [assumed].
+#: (``roapp.client``) and the look-up falls back when it is ignored [assumed].
 ROAPP_PEOPLE_EMAIL_FILTER = "emails[]"
 
 #: Catalogue: the list is documented [doc]; its filters are NOT (an ignored filter returns
