@@ -458,7 +458,7 @@ def test_two_stores_of_one_account_link_what_the_other_created_and_never_overwri
         catalogue_due(first)
         assert first.harness.run(run_id="a_price")["run"]["status"] == "success"
         assert second.harness.run(run_id="b_again")["run"]["status"] == "success"
-        assert second.view().products[product["id"]]["price"] == 777
+        assert checks.price_of(second.view().products[product["id"]]) == 777
 
 
 def test_phones_a_manager_added_stay_when_the_store_updates_the_client(small_sync):
