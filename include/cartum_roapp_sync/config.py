@@ -44,6 +44,8 @@ STORE_SCHEMA: dict[str, Any] = {
         "min_bad_rows": {"type": "integer", "minimum": 1},
         "overlap_minutes": {"type": "integer", "minimum": 0, "maximum": 1440},
         "final_statuses": {"type": "array", "items": {"type": "integer"}},
+        "backfill_chunk": {"type": "integer", "minimum": 1},
+        "load_budget_minutes": {"type": "number", "exclusiveMinimum": 0},
     },
 }
 
@@ -74,6 +76,12 @@ class StoreConfig:
     min_bad_rows: int = 5
     overlap_minutes: int = 10
     final_statuses: tuple[int, ...] = (3, 4)
+    # After the first import: registered customers and catalogue products not yet in RO App
+    # load this many of each per run (one create each, ~2 × 300 calls: within a 5-minute run at 3/s).
+    backfill_chunk: int = 300
+    # A load step starts no new record this long after it began (Airflow's execution_timeout
+    # is 2 h, ``dags.DEFAULT_ARGS``): it stops cleanly and its retry resumes.
+    load_budget_minutes: float = 105
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

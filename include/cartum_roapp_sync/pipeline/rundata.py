@@ -10,6 +10,7 @@ knows how it is stored. Steps use named accessors:
 | ``plan`` (``RunPlan``) | start_run | every extract step, the load steps |
 | ``raw(source)``: Cartum's records, source orders / products / customers | extract_* | transform, load (cursor) |
 | ``observed(entity)``: the highest cursor value read | extract_* | the entity's load step |
+| ``backfill(kind)``: the chunk a backfill read (where it ends, whether it was the last) | extract_* | the load step |
 | ``transformed(entity)``, ``transform_report`` | transform | check_quality, tests |
 | ``valid(entity)``: typed records (``entity.record``) | check_quality | the entity's load step |
 | step outcomes (table ``run_steps``) | every step (``run_step``) | finish_run |
@@ -40,6 +41,9 @@ class RunPlan:
     import_cutoff: str | None        # skip_statuses apply to new orders created up to here
     catalog_full: bool               # read the whole catalogue (else only unknown articles)
     open_order_ids: list[int] = field(default_factory=list)  # synced, not final, or in quarantine
+    # What is still to be brought over after the first import, a chunk per run ("customers",
+    # "products"); see ``extract``.
+    backfill: list[str] = field(default_factory=list)
 
     def start(self, entity: Entity) -> str | None:
         return self.starts.get(entity.name)
@@ -90,6 +94,13 @@ class RunData:
 
     def observed(self, entity: Entity) -> str | None:
         return self._get(f"observed_{entity.name}")
+
+    def save_backfill(self, kind: str, chunk: dict[str, Any]) -> None:
+        """The backfill chunk this run read of ``kind`` ("customers", "products")."""
+        self._put(f"backfill_{kind}", chunk)
+
+    def backfill(self, kind: str) -> dict[str, Any] | None:
+        return self._get(f"backfill_{kind}")
 
     # --- transform and quality --------------------------------------------------------
 

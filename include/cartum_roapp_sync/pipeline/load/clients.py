@@ -8,6 +8,7 @@ from typing import Any
 
 from ...entities import CLIENTS
 from ...state.store import IdMapRow
+from ..backfill import customers_backfill
 from ..context import RunContext
 from .base import EntityLoader, batches
 
@@ -113,6 +114,15 @@ class ClientLoader(EntityLoader):
             if self.update(record, row, only=only):
                 self.counts.updated += 1
                 self.counts.unchanged -= 1
+
+    def finish(self, reached: str | None) -> None:
+        """After RO App confirmed a backfill chunk: the backfill's position moves past it
+        (``extract``); with the last chunk the customers cursor starts (``reached``)."""
+        backfill = self.ctx.data.backfill("customers")
+        if backfill and backfill["position"]:
+            customers_backfill(self.state).advance(backfill["position"])
+        if backfill and backfill["last"]:
+            log.info("load_clients: customers backfill done: every registered customer was brought over")
 
     def lookups(self, records: list[Any]) -> None:
         self._local_matches(records)
