@@ -163,23 +163,30 @@ def _backfill_key(customer: dict[str, Any]) -> tuple[str, int]:
 
 
 def _linked(customers: list[dict[str, Any]], orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The customers the orders name: by Cartum user id, phone (its last 9 digits) or e-mail."""
+    """The customers the orders name, as the transform keys buyers (``transform.clients``): by
+    Cartum user id, by phone (its last 9 digits), and by e-mail only for a customer without a
+    phone (an e-mail is often shared)."""
     users, phones, emails = set(), set(), set()
     for order in orders:
         user = order.get(assumptions.CARTUM_ORDER_USER_FIELD)
         if isinstance(user, dict) and user.get("id") is not None:
             users.add(str(user["id"]))
         phones.add(_phone_tail(order.get("delivery_phone")))
-        emails.add(str(order.get("delivery_email") or "").strip().lower())
+        emails.add(_email(order.get("delivery_email")))
     phones.discard(None)
-    emails.discard("")
+    emails.discard(None)
     return [c for c in customers if str(c.get("id")) in users or _phone_tail(c.get("phone")) in phones
-            or str(c.get("email") or "").strip().lower() in emails]
+            or (_phone_tail(c.get("phone")) is None and _email(c.get("email")) in emails)]
 
 
 def _phone_tail(typed: Any) -> str | None:
     digits = "".join(ch for ch in str(typed or "") if ch.isdigit())
     return digits[-9:] if len(digits) >= 9 else None
+
+
+def _email(typed: Any) -> str | None:
+    text = str(typed or "").strip().lower()
+    return text if "@" in text.strip("@") and " " not in text else None
 
 
 def _customers_backfill(ctx: RunContext) -> list[dict[str, Any]]:

@@ -53,7 +53,6 @@ PROGRESS_EVERY = 25        # log a progress line every this many records written
 WRITE_TRIES = 3            # a create whose answer is lost: look, then write again, at most this often
 
 
-@dataclass
 class LoadBudgetSpent(Exception):
     """A load step used its time budget: it stopped cleanly, and a retry resumes it."""
 
