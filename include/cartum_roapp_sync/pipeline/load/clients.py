@@ -74,7 +74,8 @@ class ClientLoader(EntityLoader):
         the transform would have chosen, and a lookup in RO App could not find it by user.
 
         ``with_phone``: buyers who now give a phone RO App does not know, matched by their
-        e-mail (a buyer first known by e-mail only, whose phone comes later)."""
+        e-mail to a client synced without a phone (a buyer first known by e-mail only, whose
+        phone comes later)."""
         wanted: dict[tuple[str, Any], str] = {}
         for record in records:
             user = record.cartum_user_id
@@ -89,6 +90,10 @@ class ClientLoader(EntityLoader):
         found: dict[tuple[str, Any], dict[int, IdMapRow]] = {}
         for row in self.state.id_rows(self.entity.name).values():
             if row.status != "synced" or not row.roapp_id:
+                continue
+            if with_phone and row.source_key.startswith("phone:"):
+                # A client keyed by another phone is another buyer (the transform's rule:
+                # phone first), however many share the e-mail: a family's, an office's.
                 continue
             for kind in ("email", "user"):
                 if (kind, row.details.get(kind)) in wanted:
