@@ -79,6 +79,7 @@ def _key(request: dict) -> tuple[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900 if FULL else 300)
 def test_large_first_import_loads_orders_first_then_backfills_in_chunks(large_cartum, roapp_sandbox, engine, caplog):
     sync = make_sync(large_cartum, roapp_sandbox, engine, skip_statuses_on_import=[], import_days=60,
                      backfill_chunk=CHUNK, load_budget_minutes=BUDGET_MINUTES)
@@ -108,7 +109,7 @@ def test_large_first_import_loads_orders_first_then_backfills_in_chunks(large_ca
     assert set(expected) == {o["order_id"] for o in cartum["orders"]}
     checks.check_orders(cartum, view, sync.config, expected)
     checks.assert_no_duplicates(view)
-    assert len(view.people) < CUSTOMERS / 4 and len(view.products) < PRODUCTS
+    assert len(view.people) < CUSTOMERS / 4
     assert sync.state.cursor(CLIENTS).value is None
 
     # the backfill: a chunk of customers and one of products per run, until none is left
