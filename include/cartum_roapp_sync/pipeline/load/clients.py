@@ -10,6 +10,7 @@ from typing import Any
 from ...entities import CLIENTS
 from ...roapp.shapes import phone_numbers
 from ...state.store import IdMapRow
+from ..backfill import customers_backfill
 from ..context import RunContext
 from .base import EntityLoader
 
@@ -75,7 +76,8 @@ class ClientLoader(EntityLoader):
         the transform would have chosen, and a lookup in RO App could not find it by user.
 
         ``with_phone``: buyers who now give a phone RO App does not know, matched by their
-        e-mail (a buyer first known by e-mail only, whose phone comes later)."""
+        e-mail to a client synced without a phone (a buyer first known by e-mail only, whose
+        phone comes later)."""
         wanted: dict[tuple[str, Any], str] = {}
         for record in records:
             user = record.cartum_user_id
@@ -90,6 +92,10 @@ class ClientLoader(EntityLoader):
         found: dict[tuple[str, Any], dict[int, IdMapRow]] = {}
         for row in self.state.id_rows(self.entity.name).values():
             if row.status != "synced" or not row.roapp_id:
+                continue
+            if with_phone and row.source_key.startswith("phone:"):
+                # A client keyed by another phone is another buyer (the transform's rule:
+                # phone first), however many share the e-mail: a family's, an office's.
                 continue
             for kind in ("email", "user"):
                 if (kind, row.details.get(kind)) in wanted:
@@ -115,6 +121,15 @@ class ClientLoader(EntityLoader):
             if self.update(record, row, only=only):
                 self.counts.updated += 1
                 self.counts.unchanged -= 1
+
+    def finish(self, reached: str | None) -> None:
+        """After RO App confirmed a backfill chunk: the backfill's position moves past it
+        (``extract``); with the last chunk the customers cursor starts (``reached``)."""
+        backfill = self.ctx.data.backfill("customers")
+        if backfill and backfill["position"]:
+            customers_backfill(self.state).advance(backfill["position"])
+        if backfill and backfill["last"]:
+            log.info("load_clients: customers backfill done: every registered customer was brought over")
 
     def lookups(self, records: list[Any]) -> None:
         self._local_matches(records)

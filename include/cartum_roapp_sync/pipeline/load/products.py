@@ -4,11 +4,14 @@ undocumented filters (``roapp/client.py``)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ...entities import PRODUCTS
 from ...state.store import IdMapRow, utcnow
 from .base import EntityLoader
+
+log = logging.getLogger(__name__)
 
 
 class ProductLoader(EntityLoader):
@@ -45,6 +48,10 @@ class ProductLoader(EntityLoader):
         return not linked
 
     def finish(self, reached: str | None) -> None:
-        """A run that read the whole catalogue resets the refresh clock."""
-        if self.ctx.data.plan().catalog_full:
+        """A run that read the whole catalogue resets the refresh clock; during the backfill
+        (``extract``), only the run that loaded its last chunk."""
+        backfill = self.ctx.data.backfill("products")
+        if self.ctx.data.plan().catalog_full and (backfill is None or backfill["last"]):
             self.state.set_store_state(catalog_refreshed_at=utcnow())
+            if backfill is not None:
+                log.info("load_products: catalogue backfill done: every catalogue product was brought over")
