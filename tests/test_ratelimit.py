@@ -108,20 +108,24 @@ def state_url(request, tmp_path):
 def test_shared_limiter_serialises_threads_through_the_database(state_url):
     engine = get_engine(state_url)
     limiters = [SharedRateLimiter(engine, "test:threads", 4, 0.25) for _ in range(3)]
-    stamps: list[float] = []
+    booked: list[tuple[float, float]] = []   # (the slot granted, when the caller went on)
 
     def work(limiter):
         for _ in range(6):
-            limiter.acquire()
-            stamps.append(time.time())
+            slot = limiter.acquire()
+            booked.append((slot, time.time()))
 
     threads = [threading.Thread(target=work, args=(lim,)) for lim in limiters]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(stamps) == 18
-    assert max_in_any_window(stamps, 0.25 - 0.02) <= 4
+    assert len(booked) == 18
+    # The limiter's guarantee is on the slots it grants (a thread the OS schedules late goes
+    # late, and may then bunch with the next one: nothing a limiter can prevent), and that
+    # no caller goes on before its slot.
+    assert max_in_any_window([slot for slot, _ in booked], 0.25 - 1e-6) <= 4
+    assert all(went >= slot - 1e-3 for slot, went in booked)
 
 
 @pytest.mark.slow

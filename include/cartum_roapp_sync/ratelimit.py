@@ -155,7 +155,11 @@ class SharedRateLimiter:
             return float(connection.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
         return time.time()
 
-    def acquire(self) -> None:
+    def acquire(self) -> float:
+        """Book the next free slot and sleep until it; returns the slot (epoch seconds, on
+        PostgreSQL's clock there). The guarantee is on slots: no more than ``max_requests``
+        in any ``window``, and no caller goes before its slot (a caller the OS schedules late
+        goes late)."""
         locked = select(rate_limit_buckets.c.slots).where(rate_limit_buckets.c.bucket == self.bucket).with_for_update()
         with self.engine.begin() as connection:
             row = connection.execute(locked).first()
@@ -172,3 +176,4 @@ class SharedRateLimiter:
         wait = min(slot - now, max_wait(self.window))
         if wait > 0:
             self._sleep(wait)
+        return slot
