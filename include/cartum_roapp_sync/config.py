@@ -55,6 +55,8 @@ STORE_SCHEMA: dict[str, Any] = {
         "quarantine_keep_days": {"type": "integer", "minimum": 1},
         "timezone": {"type": "string", "minLength": 1},
         "manager_roles": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+        "backfill_chunk": {"type": "integer", "minimum": 1},
+        "load_budget_minutes": {"type": "number", "exclusiveMinimum": 0},
     },
 }
 
@@ -93,6 +95,12 @@ class StoreConfig:
     quarantine_keep_days: int = 30     # resolved quarantine rows are purged after this
     timezone: str = assumptions.CARTUM_STORE_TIMEZONE  # the store's clock: Cartum's times
     manager_roles: tuple[str, ...] = ROAPP_MANAGER_ROLES   # RO App role names that count as Manager
+    # After the first import: registered customers and catalogue products not yet in RO App
+    # load this many of each per run (one create each, ~2 × 300 calls: within a 5-minute run at 3/s).
+    backfill_chunk: int = 300
+    # A load step starts no new record this long after it began (Airflow's execution_timeout
+    # is 2 h, ``dags.DEFAULT_ARGS``): it stops cleanly and its retry resumes.
+    load_budget_minutes: float = 105
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

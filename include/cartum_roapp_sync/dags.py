@@ -46,7 +46,7 @@ orders, their clients and products, statuses mapped through the store's `status_
 | language, product key | `{language}`, `{product_key}` |
 | first import | last {import_days} days, skipping statuses {skip_statuses_on_import} |
 
-Steps: `start_run` → `validate_setup` → `extract_orders`, `extract_customers` → `extract_products`
+Steps: `start_run` → `validate_setup` → `extract_orders` → `extract_products`, `extract_customers`
 → `transform` → `check_quality` → `load_clients` → `load_products` → `load_orders` → `finish_run`.
 `validate_setup` stops the run, before anything is read, when the setup is broken (a changed
 password, a removed location, a Cartum status not matched in `status_map`).

@@ -167,12 +167,14 @@ class RoAppView:
 
 
 def assert_no_duplicates(view: RoAppView) -> None:
-    """One RO App order per Cartum order, one item per product on an order, one person
-    per phone, one product per SKU."""
+    """One RO App order per Cartum order, one item per product and price on an order (a
+    gift line of a product also ordered is a second item, at price 0), one person per
+    phone, one product per SKU."""
     problems = [f"Cartum order {k}: {len(v)} RO App orders {[o['id'] for o in v]}"
                 for k, v in view.orders_by_cartum_id.items() if len(v) > 1]
     for order in view.state["orders"]:
-        repeated = [pid for pid, n in Counter(i["entity_id"] for i in order["items"]).items() if n > 1]
+        repeated = [pid for (pid, _), n in Counter((i["entity_id"], float(i.get("price") or 0))
+                                                   for i in order["items"]).items() if n > 1]
         if repeated:
             problems.append(f"RO App order {order['id']}: products {repeated} on more than one item")
     problems += [f"phone ...{tail}: {len(v)} people {[p['id'] for p in v]}"

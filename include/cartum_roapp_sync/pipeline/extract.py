@@ -13,6 +13,23 @@ The catalogue is read whole on the first run and then every ``catalog_refresh_mi
 between refreshes only articles that orders mention and whose product RO App does not
 hold yet (not synced in the id map) are fetched, every run until the product loads.
 A reconcile pass (``reconcile``) reads orders from its window's start instead of (1).
+
+**Orders first, then a backfill.** A first import brings over its orders, with the
+registered customers and the catalogue products those orders need. The other registered
+customers and catalogue products follow in later runs, ``backfill_chunk`` of each per run
+(the first import takes them along only when all of them fit in one chunk):
+
+- customers in (registration time, id) order; the position of the last customer of a
+  chunk is committed (cursor ``clients``/``backfill``) only after RO App confirmed the
+  chunk, so a killed run repeats at most one chunk (the id map makes the repeat free);
+  once the last chunk is loaded the customers cursor starts, and later runs read only new
+  registrations;
+- catalogue products whose article RO App does not hold yet (the id map is the cursor);
+  once the last chunk is loaded the catalogue counts as refreshed, and the refresh every
+  ``catalog_refresh_minutes`` takes over.
+
+Both read what they need again each run (``users/export`` from the position's
+registration time on; the whole catalogue): Cartum calls are cheap next to RO App's 3/s.
 """
 
 from __future__ import annotations
@@ -27,16 +44,22 @@ from ..entities import CLIENTS, ENTITIES, ORDERS
 from ..state.cursors import CARTUM_TIME, observe
 from ..state.store import as_utc
 from . import reconcile
+from .backfill import customers_backfill, duration_text
 from .context import RunContext, store_now
 from .rundata import RunPlan
 
 log = logging.getLogger(__name__)
 
+BACKFILLS = ("customers", "products")
+RUN_EVERY_MINUTES = 5   # the DAG's schedule (``dags.SCHEDULE``): for the backfill's time estimate
+
 
 def make_plan(ctx: RunContext) -> RunPlan:
     """What this run reads. No orders cursor yet means the first import: orders created in
-    the last ``import_days`` days, every customer, the whole catalogue. Afterwards each
-    entity with a cursor is read from it minus the overlap."""
+    the last ``import_days`` days, with the customers and products they need (the rest is
+    backfilled). Afterwards each entity with a cursor is read from it minus the overlap,
+    orders are re-read by id (the re-read set), and a reconcile pass may widen the orders'
+    window (``steps.start_run``)."""
     config, state = ctx.config, ctx.state
     facts = state.get_store_state() or {}
     refreshed = facts.get("catalog_refreshed_at")
@@ -48,13 +71,17 @@ def make_plan(ctx: RunContext) -> RunPlan:
     if starts[ORDERS.name] is None:
         window = (store_now(config.timezone) - timedelta(days=config.import_days)).strftime(CARTUM_TIME)
         return RunPlan(first_import=True, starts={**{name: None for name in starts}, ORDERS.name: window},
-                       import_cutoff=None, catalog_full=True, open_order_ids=[])
+                       import_cutoff=None, catalog_full=True, open_order_ids=[], backfill=list(BACKFILLS))
     final_due = _final_reread_due(ctx, facts)
     recent_final = state.now() - timedelta(days=config.final_days) if final_due else None
     open_ids = set(state.open_order_ids(state.final_statuses(config.final_statuses), recent_final))
     open_ids.update(int(q["source_key"]) for q in state.open_quarantine(ORDERS.name))
+    # No customers cursor yet: not every registered customer is loaded. The catalogue never
+    # refreshed: not every product is.
+    backfill = [kind for kind, pending in (("customers", starts[CLIENTS.name] is None), ("products", refreshed is None))
+                if pending]
     return RunPlan(first_import=False, starts=starts, import_cutoff=facts.get("import_cutoff"),
-                   catalog_full=catalog_due, open_order_ids=sorted(open_ids), final_reread=final_due)
+                   catalog_full=catalog_due, open_order_ids=sorted(open_ids), final_reread=final_due, backfill=backfill)
 
 
 def _final_reread_due(ctx: RunContext, facts: dict[str, Any]) -> bool:
@@ -132,16 +159,15 @@ def extract_products(ctx: RunContext) -> dict[str, Any]:
     data = ctx.data
     plan = data.plan()
     started = time.monotonic()
-    if plan.catalog_full:
+    if "products" in plan.backfill:
+        products, mode = _products_backfill(ctx)
+    elif plan.catalog_full:
         products = list(ctx.cartum.iter_products())
         mode = "full catalogue"
     else:
         # Known means loaded: an article whose product RO App does not hold yet (rejected,
         # quarantined, never loaded) is read again, so its orders do not wait for the refresh.
-        loaded = ctx.state.loaded_articles()
-        mentioned = {str(line.get("article")) for order in data.raw("orders")
-                     for line in order.get("products") or [] if line.get("article")}
-        unknown = sorted(mentioned - loaded)
+        unknown = sorted(_mentioned(data.raw("orders")) - ctx.state.loaded_articles())
         products = list(ctx.cartum.iter_products(articles=unknown)) if unknown else []
         mode = f"{len(unknown)} unknown article(s) on demand"
     data.save_raw("products", products)
@@ -150,11 +176,99 @@ def extract_products(ctx: RunContext) -> dict[str, Any]:
     return {"products": len(products), "full": plan.catalog_full}
 
 
+def _mentioned(orders: list[dict[str, Any]]) -> set[str]:
+    """The articles the orders' lines name."""
+    return {str(line.get("article")) for order in orders for line in order.get("products") or [] if line.get("article")}
+
+
+def _products_backfill(ctx: RunContext) -> tuple[list[dict[str, Any]], str]:
+    """The catalogue products RO App does not hold yet: those the run's orders name, and the
+    next chunk of the others (on a first import, only when all of them fit in it)."""
+    plan, chunk = ctx.data.plan(), ctx.config.backfill_chunk
+    catalogue = list(ctx.cartum.iter_products())
+    loaded = ctx.state.loaded_articles()
+    waiting = sorted({str(p["article"]) for p in catalogue if p.get("article")} - loaded)
+    last = len(waiting) <= chunk
+    take = set(waiting[:chunk]) if last or not plan.first_import else set()
+    needed = _mentioned(ctx.data.raw("orders")) - loaded
+    products = [p for p in catalogue if str(p.get("article")) in take | needed]
+    ctx.data.save_backfill("products", {"last": last, "taken": len(take)})
+    _log_backfill("products", len(catalogue) - len(waiting), len(take), len(waiting) - len(take), chunk)
+    return products, f"catalogue backfill: {len(needed & set(waiting))} for this run's orders, {len(take)} more"
+
+
+def _log_backfill(what: str, before: int, taken: int, left: int, chunk: int) -> None:
+    runs = -(-left // chunk)
+    log.info("backfill of %s: %d in RO App before this run, %d this run, %d left after it%s", what, before, taken,
+             left, f": about {runs} more run(s), about {duration_text(runs * RUN_EVERY_MINUTES * 60)} at one run per "
+                   f"{RUN_EVERY_MINUTES} minutes" if left else " (the last chunk)")
+
+
+def _backfill_key(customer: dict[str, Any]) -> tuple[str, int]:
+    return str(customer.get(CLIENTS.cursor.field) or ""), int(customer.get("id") or 0)
+
+
+def _linked(customers: list[dict[str, Any]], orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The customers the orders name, as the transform keys buyers (``transform.clients``): by
+    Cartum user id, by phone (its last 9 digits), and by e-mail only for a customer without a
+    phone (an e-mail is often shared)."""
+    users, phones, emails = set(), set(), set()
+    for order in orders:
+        user = order.get(assumptions.CARTUM_ORDER_USER_FIELD)
+        if isinstance(user, dict) and user.get("id") is not None:
+            users.add(str(user["id"]))
+        phones.add(_phone_tail(order.get("delivery_phone")))
+        emails.add(_email(order.get("delivery_email")))
+    phones.discard(None)
+    emails.discard(None)
+    return [c for c in customers if str(c.get("id")) in users or _phone_tail(c.get("phone")) in phones
+            or (_phone_tail(c.get("phone")) is None and _email(c.get("email")) in emails)]
+
+
+def _phone_tail(typed: Any) -> str | None:
+    digits = "".join(ch for ch in str(typed or "") if ch.isdigit())
+    return digits[-9:] if len(digits) >= 9 else None
+
+
+def _email(typed: Any) -> str | None:
+    text = str(typed or "").strip().lower()
+    return text if "@" in text.strip("@") and " " not in text else None
+
+
+def _customers_backfill(ctx: RunContext) -> list[dict[str, Any]]:
+    """The registered customers the run's orders name, and the next chunk of the others in
+    backfill order (on a first import, only when all of them fit in it)."""
+    plan, chunk = ctx.data.plan(), ctx.config.backfill_chunk
+    position = customers_backfill(ctx.state).value
+    registered, after_id, done = position.split("#") if position else ("", "0", "0")
+    after = (registered, int(after_id))
+    read = list(ctx.cartum.iter_customers(registered_from=registered or None))
+    rest = sorted((c for c in read if _backfill_key(c) > after), key=_backfill_key)
+    last = len(rest) <= chunk
+    take = rest[:chunk] if last or not plan.first_import else []
+    keep = {id(c): c for c in _linked(read, ctx.data.raw("orders")) + take}
+    end = None
+    if take:
+        end_registered, end_id = _backfill_key(take[-1])
+        end = f"{end_registered}#{end_id}#{int(done) + len(take)}"
+    ctx.data.save_backfill("customers", {"position": end, "last": last, "taken": len(take)})
+    # The customers cursor starts only with the last chunk: from then on, new registrations.
+    ctx.data.save_observed(CLIENTS, observe(read, CLIENTS.cursor.field) if last else None)
+    _log_backfill("registered customers", int(done), len(take), len(rest) - len(take), chunk)
+    return list(keep.values())
+
+
 def extract_customers(ctx: RunContext) -> dict[str, Any]:
     data = ctx.data
     plan = data.plan()
     customers_from = plan.start(CLIENTS)
     started = time.monotonic()
+    if "customers" in plan.backfill:
+        customers = _customers_backfill(ctx)
+        data.save_raw("customers", customers)
+        log.info("extract_customers: %d customers (backfill, and those this run's orders name), %.1f s",
+                 len(customers), time.monotonic() - started)
+        return {"customers": len(customers)}
     customers = list(ctx.cartum.iter_customers(registered_from=customers_from))
     data.save_raw("customers", customers)
     data.save_observed(CLIENTS, observe(customers, CLIENTS.cursor.field))

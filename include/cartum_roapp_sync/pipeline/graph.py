@@ -11,7 +11,8 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "start_run": (),
     "validate_setup": ("start_run",),
     "extract_orders": ("validate_setup",),
-    "extract_customers": ("validate_setup",),
+    # After the orders: a first import keeps the registered customers its orders name.
+    "extract_customers": ("extract_orders",),
     "extract_products": ("extract_orders",),
     "transform": ("extract_products", "extract_customers"),
     "check_quality": ("transform",),

@@ -36,6 +36,10 @@ def transform(ctx: RunContext) -> dict[str, Any]:
     state, data = ctx.state, ctx.data
     raw = {source: data.raw(source) for source in ("orders", "products", "customers")}
     known_articles, known_titles = state.article_index()
+    # An indexed article whose product never loaded (a run that stopped before load_products)
+    # is not known: without this run's catalogue holding it, it is built from its order lines again.
+    loaded = state.loaded_articles()
+    known_articles = {article: key for article, key in known_articles.items() if article in loaded}
     result = transform_batch(raw, config=ctx.config, known_articles=known_articles, known_titles=known_titles)
     # The index keys later runs' order lines; an article counts as known for the on-demand
     # fetch only once its product is loaded (``StateStore.loaded_articles``).

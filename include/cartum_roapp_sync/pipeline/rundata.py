@@ -11,6 +11,7 @@ knows how it is stored. Steps use named accessors:
 | ``raw(source)``: Cartum's records, source orders / products / customers | extract_* | transform, load (cursor) |
 | ``observed(entity)``: the highest cursor value read | extract_* | the entity's load step |
 | ``reconcile_only``: orders only a reconcile window read | extract_orders | transform (``reconcile``) |
+| ``backfill(kind)``: the chunk a backfill read (where it ends, whether it was the last) | extract_* | the load step |
 | ``transformed(entity)``, ``transform_report`` | transform | check_quality, tests |
 | ``valid(entity)``: typed records (``entity.record``) | check_quality | the entity's load step |
 | step outcomes (table ``run_steps``) | every step (``run_step``) | finish_run |
@@ -49,6 +50,9 @@ class RunPlan:
     def mode(self) -> str:
         """``first_import``, ``reconcile`` or ``incremental``."""
         return "first_import" if self.first_import else "reconcile" if self.reconcile_from else "incremental"
+    # What is still to be brought over after the first import, a chunk per run ("customers",
+    # "products"); see ``extract``.
+    backfill: list[str] = field(default_factory=list)
 
     def start(self, entity: Entity) -> str | None:
         """Where the entity's ordinary read begins (its cursor minus the overlap)."""
@@ -120,6 +124,13 @@ class RunData:
 
     def reconcile_only(self) -> list[int]:
         return self._get("reconcile_only", [])
+
+    def save_backfill(self, kind: str, chunk: dict[str, Any]) -> None:
+        """The backfill chunk this run read of ``kind`` ("customers", "products")."""
+        self._put(f"backfill_{kind}", chunk)
+
+    def backfill(self, kind: str) -> dict[str, Any] | None:
+        return self._get(f"backfill_{kind}")
 
     # --- transform and quality --------------------------------------------------------
 

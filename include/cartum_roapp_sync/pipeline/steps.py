@@ -1,8 +1,8 @@
 """The steps of one store's run, in order. Each is a plain function of a ``RunContext``;
 the DAG wraps each in a task (``dags``), and tests can call them directly.
 
-    start_run → validate_setup → extract_orders → extract_products ┐
-                               → extract_customers ────────────────┴→ transform
+    start_run → validate_setup → extract_orders → extract_products ─┐
+                                              → extract_customers ─┴→ transform
               → check_quality → load_clients → load_products → load_orders → finish_run
 
 Data passes between steps through the state database (``rundata``), never through XCom:

@@ -12,24 +12,28 @@ Rules:
   ``prices[]`` or a flat ``price``, custom fields named by ``title`` or ``name``.
 - Products are written with ``prices[]``; comments are sent with both ``is_private: true``
   and ``visibility: "private"``.
-- An undocumented filter (``emails[]``, ``skus[]``, ``barcodes[]``) is never trusted: every
-  row of its first page must match, or the filter counts as ignored for the rest of the
-  client's life (one WARNING). Then products are matched over one scan of the catalogue
-  (kept until the client writes a product), and e-mails only among the first page and,
-  when given, the people created since a time (the documented ``created_at[]``). Values
-  go 50 to a request while a filter is honoured.
+- An undocumented filter (``skus[]``, ``barcodes[]``) is never trusted: every row of its
+  first page must match, or the filter counts as ignored for the rest of the client's life
+  (one WARNING). Then products are matched over one scan of the catalogue (kept until the
+  client writes a product), or over the ``catalogue_cache`` (``roapp.index``) while that
+  holds a recent scan; a new scan goes into the cache. Values go 50 to a request while a
+  filter is honoured. People are never asked for by e-mail (RO App documents no such
+  filter): ``roapp.index`` finds them.
+- ``account`` names the RO App account for the local index: a hash of the base URL and
+  the key (``ratelimit.bucket_name``), never the key.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Protocol
 
 import requests
 
 from .. import assumptions
 from . import shapes
+from ..ratelimit import bucket_name
 from ..transport import (
     AccessDeniedError,
     CredentialsError,
@@ -60,6 +64,19 @@ def _array(name: str, values: Iterable[Any] | None) -> dict[str, list[Any]]:
     return {name: list(values)} if values is not None else {}
 
 
+class CatalogueCache(Protocol):
+    """Where a catalogue scan is kept between clients (``roapp.index.CatalogueIndex``)."""
+
+    def rows(self) -> list[dict[str, Any]] | None:
+        """The products of a recent scan (``{id, sku, barcodes}``); None when a scan is due."""
+
+    def replace(self, rows: list[dict[str, Any]]) -> None: ...
+
+    def add(self, row: dict[str, Any]) -> None: ...
+
+    def drop(self, product_id: int) -> None: ...
+
+
 class RoAppClient:
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, limiter: RateLimiter | None = None,
                  timeout: float = 30.0, retry: RetryPolicy | None = None,
@@ -67,10 +84,12 @@ class RoAppClient:
         self._legacy_used: set[str] = set()        # documented paths that answered 404
         self._ignored_filters: set[str] = set()    # undocumented filters the API ignores
         self._catalogue: list[dict[str, Any]] | None = None  # one scan, while a product filter is ignored
+        self.catalogue_cache: CatalogueCache | None = None    # the scan kept between runs
         if not api_key:
             raise CredentialsError("RO App API key is empty: create one under RO App → Settings → API and put it "
                                    "in the connection's password field.")
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.account = bucket_name("roapp", f"{self.base_url} {api_key}")
         self.transport = Transport("RO App", self.base_url, timeout=timeout, retry=retry or roapp_retry_policy(),
                                    limiter=limiter, session=session,
                                    headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
@@ -205,18 +224,17 @@ class RoAppClient:
 
     # --- look-ups by undocumented filters ---------------------------------------------
 
-    def _filtered(self, path: str, name: str, values: list[str], matches, *,
-                  scan_if_ignored: bool) -> list[dict[str, Any]]:
+    def _filtered(self, path: str, name: str, values: list[str], matches) -> list[dict[str, Any]]:
         """Rows of ``path`` that ``matches(row, wanted)``, asked for with the undocumented array
         filter ``name``, 50 values a request. When a first page holds a row that does not
-        match, the filter is ignored: it is not used again by this client, the rows seen so
-        far are matched locally, and ``scan_if_ignored`` reads the rest of the (whole) list."""
+        match, the filter is ignored: it is not used again by this client, and the values are
+        matched over the whole list (``_scan``, that page counting as its first)."""
         wanted = set(values)
         if not wanted:
             return []
-        if name in self._ignored_filters or (scan_if_ignored and self._catalogue is not None):
+        if name in self._ignored_filters or self._catalogue is not None:
             # (a scan still current answers any filter of the catalogue at no cost)
-            return [r for r in self._scan(path) if matches(r, wanted)] if scan_if_ignored else []
+            return [r for r in self._scan(path) if matches(r, wanted)]
         found: list[dict[str, Any]] = []
         for start in range(0, len(values), LOOKUP_BATCH):
             batch = set(values[start:start + LOOKUP_BATCH])
@@ -230,17 +248,26 @@ class RoAppClient:
                 self._ignored_filters.add(name)
                 log.warning("RO App ignores the %s filter of %s (its answer holds rows that do not match): "
                             "matching locally instead", name, path)
-                seen = rows + ([r for _, more in self._pages(path, {}, first=page + 1) for r in more]
-                               if scan_if_ignored else [])
-                if scan_if_ignored:
-                    self._catalogue = seen
-                return found + [r for r in seen if matches(r, wanted)]
+                return found + [r for r in self._scan(path, first=rows) if matches(r, wanted)]
         return found
 
-    def _scan(self, path: str) -> list[dict[str, Any]]:
+    def _scan(self, path: str, *, first: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The whole list, read once per client (``first``: its first page, already read), or
+        the ``catalogue_cache``'s recent scan with ``first`` on top of it (current rows win)."""
         if self._catalogue is None:
-            self._catalogue = [r for _, rows in self._pages(path, {}) for r in rows]
-            log.info("RO App %s: scanned %d rows to match locally", path, len(self._catalogue))
+            cached = self.catalogue_cache.rows() if self.catalogue_cache is not None else None
+            if cached is not None:
+                current = {int(r["id"]): r for r in first or []}
+                self._catalogue = [r for r in cached if int(r["id"]) not in current] + list(current.values())
+                log.info("RO App %s: matching over the %d rows of the local index", path, len(self._catalogue))
+                return self._catalogue
+            rows = list(first or [])
+            if first is None or len(first) >= PAGE_SIZE:
+                rows += [r for _, more in self._pages(path, {}, first=1 if first is None else 2) for r in more]
+            self._catalogue = rows
+            log.info("RO App %s: scanned %d rows to match locally", path, len(rows))
+            if self.catalogue_cache is not None:
+                self.catalogue_cache.replace(rows)
         return self._catalogue
 
     # --- people -----------------------------------------------------------------------
@@ -261,24 +288,14 @@ class RoAppClient:
                 found.setdefault(row["id"], shapes.person(row))
         return list(found.values())
 
-    def find_people_by_email(self, emails: Iterable[str], *, created_since: str | None = None) -> list[dict[str, Any]]:
-        """People whose e-mail is one of ``emails`` (compared trimmed and lower-cased).
-
-        ``emails[]`` is not documented: while RO App honours it, 50 e-mails a request. Once
-        it is seen ignored, only the page already read is matched and, with
-        ``created_since``, the people created since then (one documented ``created_at[]``
-        list): the contact base is never read whole."""
-        def matches(row: dict[str, Any], wanted: set[str]) -> bool:
-            return _email(row) in wanted
-
-        wanted = sorted({_email({"email": e}) for e in emails} - {""})
-        found = [shapes.person(p) for p in self._filtered("/v2/contacts/people", assumptions.ROAPP_PEOPLE_EMAIL_FILTER,
-                                                          wanted, matches, scan_if_ignored=False)]
-        if created_since and assumptions.ROAPP_PEOPLE_EMAIL_FILTER in self._ignored_filters:
-            known = {p["id"] for p in found}
-            found += [p for p in self.find_people(created_since=created_since)
-                      if _email(p) in set(wanted) and p["id"] not in known]
-        return found
+    def people_pages(self, *, modified_since: str | None = None,
+                     first: int = 1) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """``(page number, people)`` of the contact base from page ``first``, all of it or those
+        modified since a time (the documented ``modified_at[]``; whether RO App honoured it
+        is the caller's to check)."""
+        params = _array("modified_at[]", (modified_since,) if modified_since else None)
+        for page, rows in self._pages("/v2/contacts/people", params, first=first):
+            yield page, [shapes.person(r) for r in rows]
 
     def create_person(self, body: dict[str, Any]) -> dict[str, Any]:
         return shapes.person(self.post("/v2/contacts/people", body))
@@ -301,19 +318,34 @@ class RoAppClient:
                 (assumptions.ROAPP_PRODUCT_BARCODE_FILTER, barcodes,
                  lambda row, wanted: bool(set(shapes.barcodes(row.get("barcodes"))) & wanted)),
                 (assumptions.ROAPP_PRODUCT_SKU_FILTER, skus, lambda row, wanted: row.get("sku") in wanted)):
-            for row in self._filtered(assumptions.ROAPP_PRODUCTS_PATH, name, sorted(set(values or [])), matches,
-                                      scan_if_ignored=True):
+            for row in self._filtered(assumptions.ROAPP_PRODUCTS_PATH, name, sorted(set(values or [])), matches):
                 found.setdefault(int(row["id"]), shapes.product(row))
         return list(found.values())
 
     def create_product(self, body: dict[str, Any]) -> dict[str, Any]:
         self._catalogue = None
-        return shapes.product(self.post(assumptions.ROAPP_PRODUCTS_PATH, shapes.product_write(body)))
+        product = shapes.product(self.post(assumptions.ROAPP_PRODUCTS_PATH, shapes.product_write(body)))
+        self._cache_product(product["id"], body)
+        return product
 
     def update_product(self, product_id: int, body: dict[str, Any]) -> dict[str, Any]:
         self._catalogue = None
-        return shapes.product(self.patch(f"{assumptions.ROAPP_PRODUCTS_PATH}/{product_id}",
-                                         shapes.product_write(body)))
+        product = shapes.product(self.patch(f"{assumptions.ROAPP_PRODUCTS_PATH}/{product_id}",
+                                            shapes.product_write(body)))
+        self._cache_product(product_id, body)
+        return product
+
+    def _cache_product(self, product_id: Any, body: dict[str, Any]) -> None:
+        """What the client just wrote (its SKU and barcodes) goes into the catalogue cache."""
+        if self.catalogue_cache is not None and product_id is not None:
+            self.catalogue_cache.add({"id": int(product_id), "sku": body.get("sku"),
+                                      "barcodes": list(body.get("barcodes") or [])})
+
+    def forget_product(self, product_id: int) -> None:
+        """RO App no longer has this product (it refused it as missing): never match it again."""
+        self._catalogue = None
+        if self.catalogue_cache is not None:
+            self.catalogue_cache.drop(product_id)
 
     # --- orders -----------------------------------------------------------------------
 
@@ -361,7 +393,3 @@ class RoAppClient:
 
     def close(self) -> None:
         self.transport.close()
-
-
-def _email(row: dict[str, Any]) -> str:
-    return str(row.get("email") or "").strip().lower()

@@ -158,6 +158,31 @@ rate_limit_buckets = Table(
     Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 
+#: What RO App holds, per RO App account, for look-ups that have no documented filter
+#: (``state.index``, ``roapp.index``): people by e-mail, products by SKU and barcode. It is
+#: a cache of RO App, not a store's data: shared by every store of the account, kept by
+#: ``stores remove --purge``, rebuilt from RO App when lost. ``account`` is a hash of the
+#: API's base URL and key (``ratelimit.bucket_name``), never the key.
+roapp_index = Table(
+    "roapp_index", metadata,
+    Column("account", String(80), primary_key=True),
+    Column("kind", String(8), primary_key=True),     # person, product
+    Column("field", String(8), primary_key=True),    # email; sku, barcode
+    Column("value", String(320), primary_key=True),  # e-mails trimmed and lower-cased
+    Column("roapp_id", Integer, primary_key=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: How far each kind of ``roapp_index`` has been read, per account.
+roapp_index_cursors = Table(
+    "roapp_index_cursors", metadata,
+    Column("account", String(80), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("modified_at", String(40)),                      # the newest RO App ``modified_at`` read (its clock)
+    Column("full_at", DateTime(timezone=True)),            # the last whole read of the list (our clock)
+    Column("refreshed_at", DateTime(timezone=True), nullable=False),  # the last read of any kind
+)
+
 #: Every table that holds a store's data (``StateStore.purge`` empties them for one store).
 STORE_TABLES = (store_state, cursors, id_map, product_articles, staged, runs, run_entities, run_steps,
                 validation_results, quarantine)

@@ -58,6 +58,8 @@ class FakeRoApp:
         self.custom_field_rows = custom_fields or []
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.stats = Stats()
+        self.account = "roapp:fake"      # the local index's account (RoAppClient.account)
+        self.catalogue_cache = None      # filters honoured here: the client never scans
         self.closed = False
         self._rejections: dict[str, list[str]] = {}
         self._deaths: set[str] = set()
@@ -187,8 +189,19 @@ class FakeRoApp:
 
     # --- people -----------------------------------------------------------------------
 
-    def find_people_by_email(self, emails: Iterable[str], *, created_since: str | None = None) -> list[dict[str, Any]]:
-        return self.find_people(emails=emails)
+    def people_pages(self, *, modified_since: str | None = None, first: int = 1):
+        """Pages of 50 people, those modified since a time when given (honoured, as documented)."""
+        self._call("people_pages", {"modified_since": modified_since, "first": first})
+        rows = [p for p in self.people.values()
+                if modified_since is None or _moment(p["modified_at"]) >= _moment(modified_since)]
+        pages = [rows[i:i + 50] for i in range(0, len(rows), 50)] or [[]]
+        for number, page in enumerate(pages, start=1):
+            if number >= first:
+                yield number, copy.deepcopy(page)
+
+    def get_person(self, person_id: int) -> dict[str, Any]:
+        self._call("get_person", person_id)
+        return copy.deepcopy(self._get("people", person_id))
 
     def find_people(self, *, phones: Iterable[str] | None = None, emails: Iterable[str] | None = None,
                     names: Iterable[str] | None = None, ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
@@ -337,6 +350,9 @@ class FakeRoApp:
         order["comments"].append(row)
         order["modified_at"] = now
         return self._done("add_order_comment", row)
+
+    def forget_product(self, product_id: int) -> None:
+        """Nothing is cached here (the filters are honoured)."""
 
     def close(self) -> None:
         self.closed = True

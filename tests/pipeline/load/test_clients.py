@@ -166,8 +166,10 @@ def test_a_buyer_keyed_by_email_is_found_by_email(engine, fake):
 
     counts = load(engine, fake, [record], "run_1")
 
-    assert fake.names() == ["find_people"]
-    assert fake.calls_of("find_people")[0][0]["emails"] == ["olena@example.com"]
+    # no e-mail filter: the local index is built (one whole read), the hit confirmed by a GET
+    assert fake.names() == ["people_pages", "get_person"]
+    assert fake.calls_of("people_pages")[0][0] == {"modified_since": None, "first": 1}
+    assert fake.calls_of("get_person")[0][0] == existing["id"]
     assert counts.matched == 1 and len(fake.people) == 1
     assert StateStore(engine, "shop").id_rows("clients")[record.client_key].roapp_id == existing["id"]
 

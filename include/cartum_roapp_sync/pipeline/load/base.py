@@ -24,6 +24,13 @@
   once RO App holds the record, written or unchanged. Rate limits, 5xx and timeouts that outlast the client's retries, and
   credential errors, stop the step: Airflow retries it and the id map makes the retry
   resume where it stopped.
+- **Within the task's time limit.** A load step starts no new record once
+  ``load_budget_minutes`` have passed since it began (Airflow kills a task at its
+  ``execution_timeout``, 2 h, ``dags.DEFAULT_ARGS``): it stops with ``LoadBudgetSpent``
+  after the record in flight, everything done so far recorded, and its retry goes on from
+  there (what is done costs no call). The entity's cursor moves only once every record is
+  done, so a first import stays the first import until every order of its window loaded.
+  Progress is logged with counts, the time spent and an estimate of the time left.
 """
 
 from __future__ import annotations
@@ -36,12 +43,17 @@ from typing import Any
 from ...entities import Entity
 from ...state.store import IdMapRow
 from ...transport import AmbiguousWriteError, NotFoundError, ValidationError
+from ..backfill import duration_text
 from ..context import RunContext
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 25        # log a progress line every this many records written
 WRITE_TRIES = 3            # a create whose answer is lost: look, then write again, at most this often
+
+
+class LoadBudgetSpent(Exception):
+    """A load step used its time budget: it stopped cleanly, and a retry resumes it."""
 
 
 @dataclass
@@ -71,6 +83,7 @@ class EntityLoader:
         self.state = ctx.state
         self.roapp = ctx.roapp
         self.counts = LoadCounts()   # kept on the loader: a step that fails still reports them
+        self.began = time.monotonic()  # the step's time budget counts from here
         self._found: dict[str, int] = {}      # key → RO App id found by ``lookups``
         self._found_ours: set[str] = set()    # found records that carry this store's marker
         self._relinked: set[str] = set()      # created() found them in RO App with no trace in the state
@@ -103,7 +116,7 @@ class EntityLoader:
         """Load the records. Rejected ones are quarantined; any other error stops here, with
         the records not yet attempted counted as ``failed`` (the step's retry resumes them)."""
         counts = self.counts
-        started = time.monotonic()
+        started = self.began
         rows = self.state.id_rows(self.entity.name, [self.key(r) for r in records])
         todo = [r for r in records if not self._unchanged(r, rows.get(self.key(r)))]
         counts.unchanged = len(records) - len(todo)
@@ -118,6 +131,8 @@ class EntityLoader:
         for index, record in enumerate(todo, start=1):
             key, row = self.key(record), rows.get(self.key(record))
             counts.failed = len(todo) - index + 1  # this one and the rest, until it is done
+            if index > 1:
+                self._within_budget(index - 1, len(todo))
             try:
                 self._write(record, row)
                 counts.done_keys.append(key)
@@ -126,9 +141,11 @@ class EntityLoader:
                 self.state.quarantine(self.ctx.run_id, self.entity.name, key, "load", str(exc), record.as_dict())
                 log.warning("quarantined %s %s: %s", self.entity.name, key, exc)
             if index % PROGRESS_EVERY == 0:
-                log.info("load_%s: %d/%d written or skipped (created %d, updated %d, quarantined %d), %.1f s",
-                         self.entity.name, index, len(todo), counts.created, counts.updated, counts.quarantined,
-                         time.monotonic() - started)
+                elapsed = time.monotonic() - started
+                log.info("load_%s: %d/%d %s, %s elapsed, about %s left (created %d, updated %d, quarantined %d)",
+                         self.entity.name, index, len(todo), self.entity.name, duration_text(elapsed),
+                         duration_text(elapsed / index * (len(todo) - index)), counts.created, counts.updated,
+                         counts.quarantined)
         counts.failed = 0
         # RO App holds every record written now and every unchanged one: their quarantine is over.
         self.state.resolve_quarantine(self.entity.name, counts.done_keys + sorted(
@@ -136,6 +153,20 @@ class EntityLoader:
         log.info("load_%s: %d records: %s (%d matched existing RO App records), %.1f s", self.entity.name,
                  len(records), counts.as_counts(), counts.matched, time.monotonic() - started)
         return counts
+
+    def _within_budget(self, done: int, total: int) -> None:
+        """Stop before the task's time limit (module docstring): ``done`` of ``total`` are done."""
+        budget = self.ctx.config.load_budget_minutes * 60
+        elapsed = time.monotonic() - self.began
+        if elapsed < budget:
+            return
+        log.warning("load_%s: time budget spent (load_budget_minutes %s): %d/%d %s written in %s, %d left for the "
+                    "retry; the %s cursor does not move until every one is done", self.entity.name,
+                    self.ctx.config.load_budget_minutes, done, total, self.entity.name, duration_text(elapsed),
+                    total - done, self.entity.name)
+        raise LoadBudgetSpent(f"load_{self.entity.name} stopped after {duration_text(elapsed)} (load_budget_minutes "
+                              f"{self.ctx.config.load_budget_minutes}): {done} of {total} {self.entity.name} written, "
+                              f"{total - done} left; the retry goes on from there")
 
     def _write(self, record: Any, row: IdMapRow | None) -> None:
         if row is None or row.status == "intent":

@@ -1,15 +1,19 @@
-"""Clients: matched by phone, then e-mail, then the marker in their notes; a batch that
-holds only part of a buyer's data never overwrites what RO App got from better data."""
+"""Clients: matched by phone (the documented ``phones[]`` filter), then e-mail (the local
+index, ``roapp.index.PeopleIndex``: RO App documents no e-mail filter), then the marker in
+their notes; a batch that holds only part of a buyer's data never overwrites what RO App
+got from better data. The people this loader creates go into the index at once."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from ...entities import CLIENTS
+from ...roapp.index import PeopleIndex
 from ...roapp.shapes import phone_numbers
 from ...state.store import IdMapRow
+from ..backfill import customers_backfill
 from ..context import RunContext
 from .base import EntityLoader
 
@@ -24,6 +28,15 @@ class ClientLoader(EntityLoader):
         self._same_buyer: dict[str, IdMapRow] = {}  # key → the synced row of the same buyer, another key
         customers = ctx.data.raw("customers")
         self._profiles = {int(c["id"]) for c in customers if c.get("id") is not None}
+        self._index: PeopleIndex | None = None
+
+    @property
+    def people_index(self) -> PeopleIndex:
+        """People by e-mail, kept in the state database (built on first use; no call until a look-up)."""
+        if self._index is None:
+            self._index = PeopleIndex(self.roapp, self.state.engine,
+                                      full_every=timedelta(minutes=self.ctx.config.catalog_refresh_minutes))
+        return self._index
 
     def body(self, record: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"first_name": record.first_name, "last_name": record.last_name or ""}
@@ -75,7 +88,8 @@ class ClientLoader(EntityLoader):
         the transform would have chosen, and a lookup in RO App could not find it by user.
 
         ``with_phone``: buyers who now give a phone RO App does not know, matched by their
-        e-mail (a buyer first known by e-mail only, whose phone comes later)."""
+        e-mail to a client synced without a phone (a buyer first known by e-mail only, whose
+        phone comes later)."""
         wanted: dict[tuple[str, Any], str] = {}
         for record in records:
             user = record.cartum_user_id
@@ -90,6 +104,10 @@ class ClientLoader(EntityLoader):
         found: dict[tuple[str, Any], dict[int, IdMapRow]] = {}
         for row in self.state.id_rows(self.entity.name).values():
             if row.status != "synced" or not row.roapp_id:
+                continue
+            if with_phone and row.source_key.startswith("phone:"):
+                # A client keyed by another phone is another buyer (the transform's rule:
+                # phone first), however many share the e-mail: a family's, an office's.
                 continue
             for kind in ("email", "user"):
                 if (kind, row.details.get(kind)) in wanted:
@@ -116,6 +134,15 @@ class ClientLoader(EntityLoader):
                 self.counts.updated += 1
                 self.counts.unchanged -= 1
 
+    def finish(self, reached: str | None) -> None:
+        """After RO App confirmed a backfill chunk: the backfill's position moves past it
+        (``extract``); with the last chunk the customers cursor starts (``reached``)."""
+        backfill = self.ctx.data.backfill("customers")
+        if backfill and backfill["position"]:
+            customers_backfill(self.state).advance(backfill["position"])
+        if backfill and backfill["last"]:
+            log.info("load_clients: customers backfill done: every registered customer was brought over")
+
     def lookups(self, records: list[Any]) -> None:
         self._local_matches(records)
         phones = {r.phone: self.key(r) for r in records if r.phone}
@@ -128,12 +155,12 @@ class ClientLoader(EntityLoader):
         self._local_matches(records, with_phone=True)
         wanted = sorted(e for e, key in emails.items() if key not in self._found)
         if wanted:
-            # RO App has no documented e-mail filter: a create of ours whose answer was lost
-            # is looked for among the people created since its intent (documented filter).
-            for person in self.roapp.find_people_by_email(wanted, created_since=self._intents_since(wanted, emails)):
-                key = emails.get(str(person.get("email") or "").strip().lower())
+            # RO App has no documented e-mail filter: the index, refreshed by modified_at[],
+            # finds people made by hand and a create of ours whose answer was lost.
+            for email, person_id in self.people_index.find_by_email(wanted).items():
+                key = emails.get(email)
                 if key:
-                    self._found.setdefault(key, int(person["id"]))
+                    self._found.setdefault(key, person_id)
         for record in records:  # buyers with neither: found by the marker in their notes
             key = self.key(record)
             if key not in phones.values() and key not in emails.values() and key not in self._found:
@@ -142,18 +169,14 @@ class ClientLoader(EntityLoader):
                         self._found.setdefault(key, int(person["id"]))
                         self._found_ours.add(key)
 
-    def _intents_since(self, emails: list[str], keys: dict[str, str]) -> str | None:
-        """The earliest intent among these buyers, less a day (no clock has to agree with
-        RO App's), as ISO-8601; None when none of them has one."""
-        rows = self.state.id_rows(self.entity.name, [keys[e] for e in emails])
-        times = [row.intent_at for row in rows.values() if row.status == "intent" and row.intent_at is not None]
-        if not times:
-            return None
-        earliest = min(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in times)
-        return (earliest - timedelta(days=1)).isoformat()
-
     def create(self, record: Any, row: IdMapRow | None) -> int:
-        return self.simple_create(record, row, self.body(record), self.roapp.create_person)
+        return self.simple_create(record, row, self.body(record), self._create_person)
+
+    def _create_person(self, body: dict[str, Any]) -> dict[str, Any]:
+        person = self.roapp.create_person(body)
+        if body.get("email"):
+            self.people_index.add({"email": body["email"], **{k: v for k, v in person.items() if v}})
+        return person
 
     def update(self, record: Any, row: IdMapRow, *, only: set[str] | None = None) -> bool:
         """Only the fields that changed in Cartum since the last sync, and only on a client the

@@ -357,7 +357,9 @@ class OrderLoader(EntityLoader):
         log.warning("product %s: RO App rejected product %s (%s); creating it again", product_key,
                     self._product_ids.get(product_key), exc)
         products = {p.product_key: p for p in self.ctx.data.valid(PRODUCTS)}
-        self._product_ids.pop(product_key, None)
+        gone = self._product_ids.pop(product_key, None)
+        if gone is not None:
+            self.roapp.forget_product(gone)  # never matched again by SKU or barcode
         if product_key not in products:
             self.state.forget_product(product_key)
             raise ValidationError(f"product {product_key} is gone from RO App ({exc}); the next run reads it from "

@@ -1,14 +1,22 @@
 """Products: matched by barcode (product key ``barcode``) or SKU. The client sends the
-values 50 a request, or matches them over one catalogue scan when RO App ignores those
-undocumented filters (``roapp/client.py``)."""
+values 50 a request, or matches them over a catalogue scan when RO App ignores those
+undocumented filters (``roapp/client.py``). That scan is kept in the state database for
+``catalog_refresh_minutes`` (``roapp.index.CatalogueIndex``), so the next runs do not scan
+again; the products the sync writes go into it at once."""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
 from ...entities import PRODUCTS
+from ...roapp.index import CatalogueIndex
 from ...state.store import IdMapRow, utcnow
+from ..context import RunContext
 from .base import EntityLoader
+
+log = logging.getLogger(__name__)
 
 
 class ProductLoader(EntityLoader):
@@ -17,6 +25,12 @@ class ProductLoader(EntityLoader):
     def body(self, record: Any) -> dict[str, Any]:
         return {"title": record.title, "sku": record.sku, "barcodes": list(record.barcodes or []),
                 "description": record.description or "", "price": record.price}
+
+    def __init__(self, ctx: RunContext):
+        super().__init__(ctx)
+        if self.roapp.catalogue_cache is None:
+            self.roapp.catalogue_cache = CatalogueIndex(
+                self.state.engine, self.roapp.account, full_every=timedelta(minutes=ctx.config.catalog_refresh_minutes))
 
     def lookups(self, records: list[Any]) -> None:
         by_sku = {r.sku: self.key(r) for r in records}
@@ -45,6 +59,10 @@ class ProductLoader(EntityLoader):
         return not linked
 
     def finish(self, reached: str | None) -> None:
-        """A run that read the whole catalogue resets the refresh clock."""
-        if self.ctx.data.plan().catalog_full:
+        """A run that read the whole catalogue resets the refresh clock; during the backfill
+        (``extract``), only the run that loaded its last chunk."""
+        backfill = self.ctx.data.backfill("products")
+        if self.ctx.data.plan().catalog_full and (backfill is None or backfill["last"]):
             self.state.set_store_state(catalog_refreshed_at=utcnow())
+            if backfill is not None:
+                log.info("load_products: catalogue backfill done: every catalogue product was brought over")
