@@ -5,7 +5,14 @@ the store's DAG, and a report of what landed in RO App.
 Run it through ``scripts/demo.sh`` (which creates the environment first). Everything it
 writes lives under ``.demo/`` in the checkout. Options: ``--orders N`` (seeded Cartum
 orders), ``--exit`` (stop everything after the report instead of leaving Airflow up),
-``--roapp-rate N`` (the RO App sandbox's requests per second; 3 is the real limit).
+``--roapp-rate N`` (the RO App sandbox's requests per second; 3 is the real limit),
+``--profile documented|alternative`` (default ``documented``).
+
+The profile goes to both sandboxes (``cartum_roapp_sandbox.{cartum,roapp}.profile``). On
+``alternative`` the Cartum store sits behind a bot filter that answers script User-Agents
+with a JS-challenge page, so the demo's Cartum connection names its ``user_agent`` extra
+(the sync's own descriptive one, which the filter lets through); and RO App's employee
+answers carry no role, so the demo store lists its managers by id instead of ``all``.
 
 Every call to Airflow's REST API (login, trigger, run state, task instances) is retried for
 up to ``API_RETRY_SECONDS`` on a 5xx, a connection error or an answer that mentions
@@ -38,6 +45,8 @@ STORE_ID = "demo"
 DAG_ID = f"cartum_roapp__{STORE_ID}"
 CARTUM_LOGIN, CARTUM_PASSWORD, ROAPP_KEY = "sandbox_admin", "sandbox-password", "sandbox-api-key"
 API_RETRY_SECONDS = 300.0  # how long one Airflow API call is retried while Airflow is busy
+
+PROFILES = ("documented", "alternative")
 
 #: Cartum status (English title) → RO App status name, for the seeded data of both sandboxes.
 STATUS_MATCH = {"New": "New", "Processing": "In work", "Delivered": "Delivered", "Shipping": "Shipped",
@@ -180,19 +189,27 @@ class Demo:
 
     # --- steps --------------------------------------------------------------------------
 
+    def sandbox_commands(self, cartum_port: int, roapp_port: int) -> tuple[list[str], list[str]]:
+        """The command lines of the Cartum and the RO App sandbox, both on ``--profile``."""
+        a = self.args
+        cartum = [sys.executable, "-m", "cartum_roapp_sandbox.cartum", "--port", str(cartum_port),
+                  "--seed", "42", "--orders", str(a.orders), "--products", str(a.products),
+                  "--customers", str(a.customers), "--login", CARTUM_LOGIN, "--password", CARTUM_PASSWORD,
+                  "--profile", a.profile]
+        roapp = [sys.executable, "-m", "cartum_roapp_sandbox.roapp", "--port", str(roapp_port),
+                 "--seed", "42", "--api-key", ROAPP_KEY, "--rate-limit", str(a.roapp_rate), "--profile", a.profile]
+        return cartum, roapp
+
     def start_sandboxes(self) -> None:
         a = self.args
-        self.cartum_url = f"http://127.0.0.1:{free_port(8701)}"
-        self.roapp_url = f"http://127.0.0.1:{free_port(8702)}"
+        cartum_port, roapp_port = free_port(8701), free_port(8702)
+        self.cartum_url, self.roapp_url = f"http://127.0.0.1:{cartum_port}", f"http://127.0.0.1:{roapp_port}"
         say(f"starting the Cartum sandbox ({a.orders} orders) at {self.cartum_url} "
-            f"and the RO App sandbox ({a.roapp_rate} requests/s per key) at {self.roapp_url}")
-        cartum, cartum_log = self.start("cartum-sandbox", [
-            sys.executable, "-m", "cartum_roapp_sandbox.cartum", "--port", self.cartum_url.rsplit(":", 1)[1],
-            "--seed", "42", "--orders", str(a.orders), "--products", str(a.products),
-            "--customers", str(a.customers), "--login", CARTUM_LOGIN, "--password", CARTUM_PASSWORD])
-        roapp, roapp_log = self.start("roapp-sandbox", [
-            sys.executable, "-m", "cartum_roapp_sandbox.roapp", "--port", self.roapp_url.rsplit(":", 1)[1],
-            "--seed", "42", "--api-key", ROAPP_KEY, "--rate-limit", str(a.roapp_rate)])
+            f"and the RO App sandbox ({a.roapp_rate} requests/s per key) at {self.roapp_url}, "
+            f"both on the {a.profile} profile")
+        cartum_command, roapp_command = self.sandbox_commands(cartum_port, roapp_port)
+        cartum, cartum_log = self.start("cartum-sandbox", cartum_command)
+        roapp, roapp_log = self.start("roapp-sandbox", roapp_command)
         wait_for("the Cartum sandbox", lambda: requests.get(f"{self.cartum_url}/_sandbox/faults", timeout=2).ok,
                  60, cartum, cartum_log)
         wait_for("the RO App sandbox", lambda: requests.get(f"{self.roapp_url}/_sandbox/faults", timeout=2).ok,
@@ -201,6 +218,7 @@ class Demo:
     def store_entry(self) -> dict:
         roapp = requests.get(f"{self.roapp_url}/_sandbox/state", timeout=10).json()
         cartum = requests.get(f"{self.cartum_url}/_sandbox/state", timeout=10).json()
+        location = roapp["branches"][0]["id"]
         by_name = {s["name"]: s["id"] for s in roapp["statuses"]}
         status_map = {}
         for status in cartum["statuses"]:
@@ -208,16 +226,23 @@ class Demo:
             target = by_name.get(STATUS_MATCH.get(title, title)) or by_name.get("In work")
             status_map[str(status["id"])] = target
         return {"store_id": STORE_ID, "name": "Demo shop", "cartum_conn_id": "cartum_demo",
-                "roapp_conn_id": "roapp_default", "location_id": roapp["branches"][0]["id"],
+                "roapp_conn_id": "roapp_default", "location_id": location,
                 "order_type_id": roapp["order_types"][0]["id"], "language": "ua", "product_key": "sku",
-                "managers": "all", "status_map": status_map, "import_days": 60}
+                "managers": managers(roapp, location), "status_map": status_map, "import_days": 60}
+
+    def cartum_extra(self) -> dict:
+        """The Cartum connection's extra: a quick rate for the sandbox, and the User-Agent
+        named (the sync's own, which a bot filter lets through: the alternative profile has one)."""
+        from cartum_roapp_sync.cartum.client import default_user_agent
+
+        return {"requests_per_second": 20, "user_agent": default_user_agent()}
 
     def configure_airflow(self) -> None:
         say(f"preparing Airflow in {AIRFLOW_HOME} (metadata database: SQLite)")
         self.airflow("db", "migrate")
         connections = {
             "cartum_demo": ["--conn-type", "cartum", "--conn-host", self.cartum_url, "--conn-login", CARTUM_LOGIN,
-                            "--conn-password", CARTUM_PASSWORD, "--conn-extra", json.dumps({"requests_per_second": 20})],
+                            "--conn-password", CARTUM_PASSWORD, "--conn-extra", json.dumps(self.cartum_extra())],
             "roapp_default": ["--conn-type", "roapp", "--conn-host", self.roapp_url, "--conn-password", ROAPP_KEY],
             "cartum_roapp_state": ["--conn-uri", f"sqlite:///{STATE_DB}"],
         }
@@ -227,8 +252,9 @@ class Demo:
             self.airflow("connections", "add", conn_id, *options)
         entry = self.store_entry()
         self.airflow("variables", "set", "cartum_roapp_stores", json.dumps([entry]))
-        say(f"configured store {STORE_ID!r}: connections cartum_demo, roapp_default, cartum_roapp_state; "
-            f"Variable cartum_roapp_stores ({len(entry['status_map'])} statuses matched)")
+        say(f"configured store {STORE_ID!r}: connections cartum_demo (User-Agent "
+            f"{self.cartum_extra()['user_agent']!r}), roapp_default, cartum_roapp_state; Variable cartum_roapp_stores "
+            f"({len(entry['status_map'])} statuses matched; managers: {entry['managers']})")
 
     def start_airflow(self) -> None:
         say(f"starting airflow standalone (UI and API on {self.api}); log: {DEMO / 'airflow-standalone.log'}")
@@ -322,6 +348,7 @@ class Demo:
         items = sum(len(o.get("items") or []) for o in roapp["orders"])
         comments = sum(len(o.get("comments") or []) for o in roapp["orders"])
         print()
+        print(f"Sandbox profile: {self.args.profile} (Cartum and RO App)")
         print(f"Triggered run {run['dag_run_id']}: {run['state'].upper()} after {run['wall_time_s']:.0f} s. "
               f"Runs of {DAG_ID} so far (the scheduler may have started one on its own):")
         for run_id in run_ids:
@@ -343,7 +370,17 @@ class Demo:
         print(f"Sandbox admin APIs: {self.cartum_url}/_sandbox/state  {self.roapp_url}/_sandbox/state")
 
 
-def main() -> None:
+def managers(roapp_state: dict, location: int) -> str | list[int]:
+    """``all`` when RO App's employee answers say who is a Manager (documented profile);
+    otherwise (alternative: no role, active flag or location access) setup refuses ``all``,
+    so the location's active Managers are listed by id, read from the sandbox's own data."""
+    if roapp_state["profile"]["employee_facts"]:
+        return "all"
+    return sorted(e["id"] for e in roapp_state["employees"]
+                  if e["is_active"] and e["role"] == "Manager" and location in e["branch_ids"])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=120)
     parser.add_argument("--products", type=int, default=60)
@@ -353,7 +390,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds to wait for the run")
     parser.add_argument("--exit", action="store_true", help="stop everything after the report")
     parser.add_argument("--workdir", type=Path, default=DEMO, help="where Airflow, logs and state go (wiped first)")
-    args = parser.parse_args()
+    parser.add_argument("--profile", choices=PROFILES, default="documented",
+                        help="the profile both sandboxes serve (default: documented)")
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     set_workdir(args.workdir.resolve())
 
     if DEMO.exists():
@@ -367,7 +410,7 @@ def main() -> None:
         demo.start_airflow()
         run = demo.trigger_and_wait()
         demo.report(run)
-        print(f"Demo wall time: {time.monotonic() - started:.0f} s")
+        print(f"Demo wall time: {time.monotonic() - started:.0f} s (profile {args.profile})")
         if run["state"] != "success":
             raise SystemExit(1)
         if not args.exit:

@@ -1,16 +1,28 @@
 """The README's demo, end to end through real Airflow (standalone, SQLite): sandboxes,
-Variable and Connections set with the airflow CLI, a triggered DAG run, the report."""
+Variable and Connections set with the airflow CLI, a triggered DAG run, the report. And,
+without Airflow, its ``--profile`` plumbing: both sandboxes it starts serve the profile, its
+Cartum connection's User-Agent gets past the alternative profile's bot filter, and its store
+entry is one setup accepts on that profile (managers by id)."""
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_demo():
+    spec = importlib.util.spec_from_file_location("demo_script", ROOT / "scripts" / "demo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:
@@ -38,3 +50,38 @@ def test_demo_runs_the_dag_through_airflow(tmp_path):
     start_logs = [p.read_text() for p in tmp_path.rglob("task_id=start_run/*.log")]
     assert start_logs and all("FIRST IMPORT" in log or "incremental" in log for log in start_logs)
     assert not any("has synced before" in log for log in start_logs)
+
+
+@pytest.mark.parametrize("profile", ["documented", "alternative"])
+def test_the_demo_starts_both_sandboxes_on_its_profile(profile, tmp_path):
+    from cartum_roapp_sync.cartum.client import CartumClient
+    from cartum_roapp_sync.config import parse_store
+
+    demo = load_demo()
+    args = demo.parse_args(["--profile", profile, "--orders", "10", "--products", "8", "--customers", "5",
+                            "--workdir", str(tmp_path)])
+    demo.set_workdir(tmp_path)
+    runner = demo.Demo(args)
+    try:
+        runner.start_sandboxes()
+        for url in (runner.cartum_url, runner.roapp_url):
+            assert requests.get(f"{url}/_sandbox/state", timeout=10).json()["profile"]["name"] == profile
+
+        # the connection's User-Agent gets the API; python-requests' own meets the bot filter
+        # on the alternative profile only
+        agent = runner.cartum_extra()["user_agent"]
+        client = CartumClient(runner.cartum_url, demo.CARTUM_LOGIN, demo.CARTUM_PASSWORD, user_agent=agent,
+                              requests_per_second=0)
+        assert client.call("orders/get", {"limit": 1, "offset": 0})["orders"]
+        plain = requests.post(f"{runner.cartum_url}/api/auth/", timeout=10,
+                              json={"login": demo.CARTUM_LOGIN, "password": demo.CARTUM_PASSWORD})
+        assert plain.headers["content-type"].startswith("text/html" if profile == "alternative" else "application/json")
+
+        entry = runner.store_entry()
+        store = parse_store(entry)
+        if profile == "documented":
+            assert store.managers == "all"
+        else:  # RO App does not say who is a Manager: listed by id, the location's active ones
+            assert store.managers and all(isinstance(i, int) for i in store.managers)
+    finally:
+        runner.stop_all()

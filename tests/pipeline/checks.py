@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from cartum_roapp_sync.config import StoreConfig
 from cartum_roapp_sync.pipeline.steps import STEPS, finish_run, run_step
-from tests.pipeline.harness import Harness
+from tests.pipeline.harness import Harness, active_managers  # noqa: F401 (checks.active_managers)
 
 DELIVERED = 3
 CARTUM_IDS_PER_CALL = 200
@@ -222,11 +222,6 @@ def delivery_facts(order: dict[str, Any]) -> list[str]:
     if (order.get("comment") or "").strip():
         facts.append(order["comment"].strip())
     return facts
-
-
-def active_managers(roapp_state: dict[str, Any], location_id: int) -> list[int]:
-    return sorted(e["id"] for e in roapp_state["employees"]
-                  if e["is_active"] and e["role"] == "Manager" and location_id in e["branch_ids"])
 
 
 def check_orders(cartum_state: dict[str, Any], view: RoAppView, config: StoreConfig,

@@ -1,5 +1,6 @@
 """Fixtures of the end-to-end tests: a state database, and a store wired to the sandboxes
-(``Sync``, from ``e2e``) on the default Cartum store or on a smaller one."""
+(``Sync``, from ``e2e``) on the default Cartum store or on a smaller one, with both
+sandboxes on the test's ``sandbox_profile`` (``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ def sync(cartum_sandbox, roapp_sandbox, engine) -> Sync:
 
 
 @pytest.fixture
-def small_cartum():
+def small_cartum(sandbox_profile):
     """A smaller store for the tests that run the load in a worker process."""
-    yield from seeded_cartum(seed=11, orders=60, products=30, customers=20, days=90)
+    yield from seeded_cartum(seed=11, orders=60, products=30, customers=20, days=90, profile=sandbox_profile)
 
 
 @pytest.fixture

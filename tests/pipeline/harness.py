@@ -18,18 +18,32 @@ from tests.conftest import CARTUM_LOGIN, CARTUM_PASSWORD, FAST_RETRY, ROAPP_KEY
 
 
 def store_config(roapp_state: dict[str, Any], **overrides: Any) -> StoreConfig:
-    """A demo store matched to the RO App sandbox's seeded reference data."""
+    """A demo store matched to the RO App sandbox's seeded reference data. Its managers are
+    ``all``, or, when the sandbox's employee answers carry no role (the alternative profile:
+    setup refuses ``all`` then), the location's active Managers listed by id, as a user
+    would list them."""
     statuses = [s["id"] for s in roapp_state["statuses"]]
+    location = roapp_state["branches"][0]["id"]
+    managers: Any = "all"
+    if not roapp_state.get("profile", {}).get("employee_facts", True):
+        managers = active_managers(roapp_state, location)
     entry = {
         "store_id": "demo", "name": "Demo shop", "cartum_conn_id": "cartum_demo",
-        "location_id": roapp_state["branches"][0]["id"], "order_type_id": roapp_state["order_types"][0]["id"],
-        "language": "ua", "product_key": "sku", "managers": "all",
+        "location_id": location, "order_type_id": roapp_state["order_types"][0]["id"],
+        "language": "ua", "product_key": "sku", "managers": managers,
         "status_map": {"1": statuses[0], "2": statuses[1], "3": statuses[6], "4": statuses[8],
                        "6": statuses[5], "7": statuses[3], "8": statuses[9]},
     }
     entry.update(overrides)
     entry.setdefault("reconcile_hour", far_hour())
     return parse_store(entry)
+
+
+def active_managers(roapp_state: dict[str, Any], location_id: int) -> list[int]:
+    """The active Managers with access to the location, from the sandbox's stored employees
+    (which keep role, active flag and locations under every profile)."""
+    return sorted(e["id"] for e in roapp_state["employees"]
+                  if e["is_active"] and e["role"] == "Manager" and location_id in e["branch_ids"])
 
 
 def far_hour() -> int:

@@ -27,12 +27,14 @@ def test_first_import(sync):
     first_import(sync)
 
 
+@pytest.mark.both_profiles
 def test_no_change_run_writes_nothing(sync):
     expected = first_import(sync)
     check_no_change_run(sync, expected, "again")
     check_no_change_run(sync, expected, "and_again")
 
 
+@pytest.mark.both_profiles
 def test_no_change_run_when_a_later_batch_keys_buyers_differently(sync):
     """A later run reads only new and open orders, and customers registered since the last
     run: the contact that tied a buyer to a phone can be missing from its batch. Nothing
@@ -107,6 +109,7 @@ def retyped(phone: str) -> str:
     raise AssertionError("unreachable")
 
 
+@pytest.mark.both_profiles
 def test_changes_in_cartum_are_the_only_writes(sync):
     expected = first_import(sync)
     cartum = sync.cartum.admin.state()

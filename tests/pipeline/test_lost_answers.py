@@ -84,6 +84,7 @@ def check_exactly_once(sync: Sync, expected: dict[int, dict], requests: list[dic
     assert [r for r in requests if r["method"] == "DELETE"] == []
 
 
+@pytest.mark.both_profiles(fault="apply_drop")  # each kind once on the alternative profile
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("kind", list(WRITES))
 def test_a_write_applied_with_its_answer_lost_is_not_repeated(small_sync, kind, fault):

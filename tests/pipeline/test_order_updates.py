@@ -21,6 +21,7 @@ def roapp_order(roapp_sandbox, order_id: int) -> dict:
     return next(o for o in roapp_sandbox.admin.state()["orders"] if marker in (o.get("manager_notes") or ""))
 
 
+@pytest.mark.both_profiles
 def test_a_gift_of_a_product_also_bought_is_a_line_of_its_own(harness, cartum_sandbox, roapp_sandbox):
     harness.run()
     article = cartum_sandbox.admin.state()["products"][0]["article"]

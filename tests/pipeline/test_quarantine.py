@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from cartum_roapp_sync.state.store import quarantine
@@ -20,6 +21,7 @@ def quarantine_rows(sync: Sync) -> list[dict[str, Any]]:
             quarantine.c.store_id == sync.config.store_id).order_by(quarantine.c.id)).mappings()]
 
 
+@pytest.mark.both_profiles
 def test_unmapped_and_rejected_orders_are_quarantined_and_retried(sync):
     cartum = sync.cartum.admin.state()
     config = sync.config

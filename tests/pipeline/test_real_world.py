@@ -171,6 +171,7 @@ def test_a_part_a_manager_added_stays_when_the_buyer_changes_a_quantity(small_sy
 
 # --- 3. clients deleted or merged in RO App --------------------------------------------------
 
+@pytest.mark.both_profiles
 def test_a_client_deleted_or_merged_in_roapp_heals_in_the_same_run(small_sync):
     sync = small_sync
     expected = first_import(sync)
@@ -307,6 +308,7 @@ def request_kind(request: dict[str, Any]) -> str:
             "/v2/catalog/products": "product look-up"}.get(path, f"reference read {path}")
 
 
+@pytest.mark.both_profiles
 def test_a_lost_state_is_rebuilt_without_a_duplicate(sync, tmp_path):
     summary, calls = checks.run_counting(sync.harness, "import", sync.cartum.admin, sync.roapp.admin)
     expected = check_first_import(sync, "import", summary, calls)
@@ -399,8 +401,9 @@ def second_store_data(shared_article: str, shared_buyer: dict[str, Any]) -> dict
     ]}
 
 
+@pytest.mark.both_profiles
 def test_two_stores_of_one_account_link_what_the_other_created_and_never_overwrite_it(
-        small_sync, roapp_sandbox, tmp_path):
+        small_sync, roapp_sandbox, tmp_path, sandbox_profile):
     first = small_sync
     expected_a = first_import(first)
     view = first.view()
@@ -413,7 +416,7 @@ def test_two_stores_of_one_account_link_what_the_other_created_and_never_overwri
     person = view.people_by_phone()[checks.phone_tail(buyer["delivery_phone"])][0]
 
     data = second_store_data(shared_article, buyer)
-    with serving(CartumSandbox(data)) as cartum_b:
+    with serving(CartumSandbox(data, profile=sandbox_profile)) as cartum_b:
         second = make_sync(cartum_b, roapp_sandbox, get_engine(f"sqlite:///{tmp_path}/b.db"),
                            store_id="second", name="Second shop")
         summary = second.harness.run(run_id="import")
@@ -461,6 +464,7 @@ def test_two_stores_of_one_account_link_what_the_other_created_and_never_overwri
         assert checks.price_of(second.view().products[product["id"]]) == 777
 
 
+@pytest.mark.both_profiles
 def test_phones_a_manager_added_stay_when_the_store_updates_the_client(small_sync):
     """A manager gives a client a second phone in RO App (a PATCH of the whole phone list, as
     RO App's interface does); the buyer's name and address then change in Cartum and the
@@ -504,6 +508,7 @@ def test_phones_a_manager_added_stay_when_the_store_updates_the_client(small_syn
                         now_expected(sync, [*expected, first_new, first_new + 1]))
 
 
+@pytest.mark.both_profiles
 def test_a_buyer_first_known_by_email_who_then_gives_a_phone_stays_one_client_with_every_phone(small_sync):
     """A buyer orders with an e-mail and a phone that is no phone (``050-12``): a client
     known by e-mail. A manager calls and puts two numbers on the client in RO App. The buyer
