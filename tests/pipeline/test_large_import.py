@@ -30,8 +30,8 @@ from tests.conftest import seeded_cartum
 from tests.pipeline import checks
 from tests.pipeline.e2e import Sync, make_sync
 
-# The size (20,000 customers, 2,000 orders) takes about 10 minutes on a busy 2-core
-# machine (RO App sandbox and SQLite state, ~31,000 RO App requests, almost all writes; phone
+# The size (20,000 customers, 2,000 orders) takes 7 to 10 minutes on a busy 2-core
+# machine (RO App sandbox and SQLite state, ~34,000 RO App requests, almost all writes; phone
 # look-ups are indexed and paid only for the records a try reaches): CARTUM_ROAPP_LARGE_IMPORT=full
 # runs it. The default is a quarter of it, the same shape (customers ten times the orders,
 # backfill runs, load steps stopped by the budget), in about 2 minutes.
