@@ -30,10 +30,11 @@ from tests.conftest import seeded_cartum
 from tests.pipeline import checks
 from tests.pipeline.e2e import Sync, make_sync
 
-# The size (20,000 customers, 2,000 orders) takes about 4 minutes here (RO App
-# sandbox and SQLite state, ~30,000 requests): CARTUM_ROAPP_LARGE_IMPORT=full runs it. The
-# default is a quarter of it, the same shape (customers ten times the orders, four backfill
-# runs, load steps stopped by the budget), in about a minute.
+# The size (20,000 customers, 2,000 orders) takes 7 to 10 minutes on a busy 2-core
+# machine (RO App sandbox and SQLite state, ~34,000 RO App requests, almost all writes; phone
+# look-ups are indexed and paid only for the records a try reaches): CARTUM_ROAPP_LARGE_IMPORT=full
+# runs it. The default is a quarter of it, the same shape (customers ten times the orders,
+# backfill runs, load steps stopped by the budget), in about 2 minutes.
 FULL = os.environ.get("CARTUM_ROAPP_LARGE_IMPORT") == "full"
 CUSTOMERS, ORDER_COUNT, PRODUCTS = (20_000, 2_000, 3_000) if FULL else (5_000, 500, 800)
 CHUNK = CUSTOMERS // 8   # customers and products per backfill run: 8 runs of customers, 2 of products
@@ -133,10 +134,17 @@ def test_large_first_import_loads_orders_first_then_backfills_in_chunks(large_ca
                if not (by_phone.get(checks.phone_tail(u["phone"])) or checks.clean_email(u["email"]) in emails)]
     assert missing == [] or all(not checks.phone_tail(u["phone"]) and not checks.clean_email(u["email"])
                                 for u in cartum["users"] if u["id"] in missing)
-    # ... as a client of their own: customers sharing an e-mail are not merged into one person
+    # ... as a client of their own: customers sharing an e-mail are not merged into one person;
+    # customers sharing a phone (two in the full size's seed) are one client, the phone being its key
+    names_by_phone: dict[str, set[str]] = {}
+    for user in cartum["users"]:
+        names_by_phone.setdefault(checks.phone_tail(user["phone"]), set()).add(user["title"].split()[0])
     for user in cartum["users"]:
         people = by_phone.get(checks.phone_tail(user["phone"])) or []
-        assert [p["first_name"] for p in people] in ([], [user["title"].split()[0]]), (user, people)
+        names = names_by_phone[checks.phone_tail(user["phone"])]
+        assert people == [] or (len(people) == 1 and people[0]["first_name"] in names), (user, people)
+        if len(names) == 1:
+            assert [p["first_name"] for p in people] in ([], [user["title"].split()[0]]), (user, people)
     assert {p["article"] for p in cartum["products"]} <= set(view.products_by_sku())
     assert len({o["order_id"] for o in cartum["orders"]}) == len(view.orders_by_cartum_id) == ORDER_COUNT
 

@@ -20,7 +20,10 @@ Choices where the contract leaves room:
   ``comment_privacy`` names (the other is ignored); stored as ``is_private``;
 - a date-time custom field of an order takes ISO-8601 with a zone (``…Z``), else 422;
 - ``phones[]`` / ``client_phones[]`` match when the filter's digits occur in the digits
-  of any of the person's phones (so ``0671234567`` finds ``+38 067 123 45 67``);
+  of any of the person's phones (so ``0671234567`` finds ``+38 067 123 45 67``); a filter
+  whose every value has at least 9 digits is answered from an index of every run of 9
+  digits in people's phones (kept on create, PATCH, delete and merge; candidates checked by
+  the same rule), so a look-up does not scan the whole contact base; shorter ones scan;
 - a PATCH of a person's ``phones`` replaces the whole list, as RO App does;
 - what a manager does in RO App's interface (``delete_person``, ``merge_people``,
   ``delete_order``, ``delete_product``) has no API endpoint: the admin actions call the
@@ -92,6 +95,9 @@ class RoAppStore:
         self.generated_at = data.get("generated_at")
         self.reference: dict[str, list[dict[str, Any]]] = {kind: data.get(kind, []) for kind in REFERENCE_KINDS}
         self.people = {p["id"]: p for p in data.get("people", [])}
+        self.phone_index = PhoneIndex()
+        for person in self.people.values():
+            self.phone_index.put(person)
         self.products = {p["id"]: p for p in data.get("products", [])}
         self.orders = {o["id"]: {**{part: [] for part in ORDER_PARTS}, **o} for o in data.get("orders", [])}
         items = [i for o in self.orders.values() for i in o["items"]]
@@ -186,13 +192,14 @@ class RoAppStore:
         statuses = v.query_ints(q, "statuses")
         phones = v.query_values(q, "client_phones")
         created, modified = v.query_range(q, "created_at"), v.query_range(q, "modified_at")
+        clients = {p["id"] for p in self._people_with_phones(phones)} if phones is not None else set()
 
         def keep(order: dict[str, Any]) -> bool:
             if any(ids is not None and order[field] not in ids for field, ids in wanted.items()):
                 return False
             if statuses is not None and (order["status"] or {}).get("id") not in statuses:
                 return False
-            if phones is not None and not _phone_match(self.people.get(order["client_id"]), phones):
+            if phones is not None and order["client_id"] not in clients:
                 return False
             return v.in_range(order["created_at"], created) and v.in_range(order["modified_at"], modified)
 
@@ -304,6 +311,8 @@ class RoAppStore:
         now = self.clock.tick()
         record = {"id": self._new_id(kind), **defaults, **fields, "created_at": now, "modified_at": now}
         getattr(self, kind)[record["id"]] = record
+        if kind == "people":
+            self.phone_index.put(record)
         return Response(201, record)
 
     def _update(self, kind: str, record_id: int, body: dict, checks: dict[str, v.Check], required: str) -> Response:
@@ -314,6 +323,8 @@ class RoAppStore:
         if "custom_fields" in fields:
             record["custom_fields"].update(fields.pop("custom_fields"))
         record.update(fields, modified_at=self.clock.tick())
+        if kind == "people":
+            self.phone_index.put(record)
         return Response(200, record)
 
     def list_people(self, request: Request, body: dict) -> Response:
@@ -326,11 +337,20 @@ class RoAppStore:
             full = f"{person['first_name']} {person.get('last_name') or ''}".lower()
             return ((ids is None or person["id"] in ids)
                     and (names is None or any(n.lower() in full for n in names))
-                    and (phones is None or _phone_match(person, phones))
                     and (not emails or (person.get("email") or "").lower() in emails)
                     and v.in_range(person["created_at"], created) and v.in_range(person["modified_at"], modified))
 
-        return self._list(request, [p for p in self.people.values() if keep(p)])
+        pool = self._people_with_phones(phones) if phones is not None else self.people.values()
+        return self._list(request, [p for p in pool if keep(p)])
+
+    def _people_with_phones(self, wanted: list[str]) -> list[dict[str, Any]]:
+        """The people a ``phones[]`` filter matches, in the order ``people`` holds them:
+        from the index when it can answer, else by a scan; the same rule either way."""
+        candidates = self.phone_index.candidates(wanted)
+        if candidates is None:
+            return [p for p in self.people.values() if _phone_match(p, wanted)]
+        found = [self.people[i] for i in candidates if i in self.people]
+        return sorted((p for p in found if _phone_match(p, wanted)), key=lambda p: self.phone_index.position(p["id"]))
 
     def create_person(self, request: Request, body: dict) -> Response:
         fields = v.checked(body, self.PERSON_CHECKS, ["first_name"])
@@ -388,6 +408,8 @@ class RoAppStore:
     def _delete(self, kind: str, record_id: Any) -> dict[str, Any]:
         record = self._existing(kind, record_id)
         del getattr(self, kind)[record_id]
+        if kind == "people":
+            self.phone_index.drop(record_id)
         self.deleted[kind].append(record_id)
         return record
 
@@ -424,6 +446,7 @@ class RoAppStore:
         if not keep.get("email") and drop.get("email"):
             keep["email"] = drop["email"]
         keep["modified_at"] = now
+        self.phone_index.put(keep)
         self._delete("people", drop_id)
         merge = {"keep": keep_id, "drop": drop_id, "orders": moved, "at": now}
         self.merged_people.append(merge)
@@ -439,6 +462,55 @@ def _same_phone(a: str, b: str) -> bool:
 def _phone_match(person: dict[str, Any] | None, wanted: list[str]) -> bool:
     have = [v.digits(p["phone"]) for p in (person or {}).get("phones", [])]
     return any(w and w in h for w in map(v.digits, wanted) for h in have)
+
+
+class PhoneIndex:
+    """Every run of ``WINDOW`` consecutive digits of each person's phones → the people
+    whose phones hold it. A filter value of at least ``WINDOW`` digits occurs in a phone
+    only if its last ``WINDOW`` digits do, so the index yields every person the rule can
+    match (and some it does not: callers check each with ``_phone_match``). People keep
+    the position they were added at, so answers keep the contact base's order."""
+
+    WINDOW = 9
+
+    def __init__(self) -> None:
+        self._ids: dict[str, set[int]] = {}
+        self._keys: dict[int, set[str]] = {}
+        self._positions: dict[int, int] = {}
+        self._added = 0
+
+    def put(self, person: dict[str, Any]) -> None:
+        """Index a new person, or again after its phones changed."""
+        person_id = person["id"]
+        self._unlink(person_id)
+        if person_id not in self._positions:
+            self._positions[person_id], self._added = self._added, self._added + 1
+        keys = {d[i:i + self.WINDOW] for d in (v.digits(p["phone"]) for p in person.get("phones") or [])
+                for i in range(len(d) - self.WINDOW + 1)}
+        self._keys[person_id] = keys
+        for key in keys:
+            self._ids.setdefault(key, set()).add(person_id)
+
+    def drop(self, person_id: int) -> None:
+        self._unlink(person_id)
+        self._positions.pop(person_id, None)
+
+    def _unlink(self, person_id: int) -> None:
+        for key in self._keys.pop(person_id, ()):
+            self._ids[key].discard(person_id)
+            if not self._ids[key]:
+                del self._ids[key]
+
+    def candidates(self, wanted: list[str]) -> set[int] | None:
+        """The ids that may match ``wanted``; None when a value is too short for the index
+        (values with no digit match nothing)."""
+        values = [d for d in map(v.digits, wanted) if d]
+        if any(len(d) < self.WINDOW for d in values):
+            return None
+        return set().union(*(self._ids.get(d[-self.WINDOW:], set()) for d in values))
+
+    def position(self, person_id: int) -> int:
+        return self._positions[person_id]
 
 
 

@@ -1,13 +1,18 @@
 """The products loader against the fake RO App: created, unchanged, updated; a product
 already in RO App is found by SKU (or by barcode, with product_key ``barcode``) and adopted;
-the catalogue refresh clock moves only when the run read the whole catalogue."""
+the catalogue refresh clock moves only when the run read the whole catalogue; new products
+are looked up a chunk at a time, so a step its time budget stops pays no look-up for the
+products it did not reach."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
+
 from cartum_roapp_sync.pipeline.load import ProductLoader
+from cartum_roapp_sync.pipeline.load.base import LOOKUP_CHUNK, LoadBudgetSpent
 from cartum_roapp_sync.state.store import StateStore, as_utc
 
 from .fake_roapp import FakeRoApp
@@ -121,3 +126,27 @@ def test_finish_records_the_catalogue_refresh_only_after_a_full_read(engine, fak
     ctx = context(config(), engine, fake, "run_3", plan=plan(catalog_full=False))
     ProductLoader(ctx).finish(None)
     assert as_utc(state.get_store_state()["catalog_refreshed_at"]) == refreshed
+
+
+def test_new_records_are_looked_up_a_chunk_at_a_time_so_a_stopped_step_pays_only_for_what_it_reached(engine, fake):
+    many = [product(f"ART-{n:04d}") for n in range(2 * LOOKUP_CHUNK + 50)]
+    fake.add_product(title="Made by hand", sku=many[-1].sku)   # in the last chunk: found and adopted
+
+    # a budget spent at once: one product written, only its chunk looked up
+    with pytest.raises(LoadBudgetSpent):
+        load(engine, fake, many, "run_1", load_budget_minutes=1e-9)
+    assert fake.names() == ["find_products", "create_product"]
+    assert fake.calls_of("find_products")[0][0]["skus"] == [r.sku for r in many[:LOOKUP_CHUNK]]
+
+    # the retry looks up from the first product not done, a chunk before the first write of each
+    counts = load(engine, fake, many, "run_1")
+    finds = fake.calls_of("find_products")
+    assert [call[0]["skus"] for call in finds] == [
+        [r.sku for r in many[1:LOOKUP_CHUNK + 1]], [r.sku for r in many[LOOKUP_CHUNK + 1:2 * LOOKUP_CHUNK + 1]],
+        [r.sku for r in many[2 * LOOKUP_CHUNK + 1:]]]
+    names = fake.names()
+    assert [n for n, name in enumerate(names) if name == "find_products"] == [0, LOOKUP_CHUNK + 1,
+                                                                                2 * LOOKUP_CHUNK + 2]
+    assert (counts.created, counts.matched, counts.unchanged) == (len(many) - 2, 1, 2)
+    assert sorted(by_sku(fake)) == sorted(r.sku for r in many)   # each once: none created twice
+    assert len(fake.products) == len(many)

@@ -28,7 +28,9 @@
   ``load_budget_minutes`` have passed since it began (Airflow kills a task at its
   ``execution_timeout``, 2 h, ``dags.DEFAULT_ARGS``): it stops with ``LoadBudgetSpent``
   after the record in flight, everything done so far recorded, and its retry goes on from
-  there (what is done costs no call). The entity's cursor moves only once every record is
+  there (what is done costs no call). New records are looked up in RO App ``LOOKUP_CHUNK``
+  at a time, just before the first of them is written, so a step stopped by its budget
+  has not paid look-ups for the records it did not reach. The entity's cursor moves only once every record is
   done, so a first import stays the first import until every order of its window loaded.
   Progress is logged with counts, the time spent and an estimate of the time left.
 """
@@ -49,6 +51,7 @@ from ..context import RunContext
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 25        # log a progress line every this many records written
+LOOKUP_CHUNK = 200         # new records looked up in RO App together (a multiple of the client's 50 a request)
 WRITE_TRIES = 3            # a create whose answer is lost: look, then write again, at most this often
 
 
@@ -126,13 +129,15 @@ class EntityLoader:
             if row is not None and self.key(record) not in pending:
                 self.remember(record, row)
         new = [r for r in todo if rows.get(self.key(r)) is None or rows[self.key(r)].status == "intent"]
-        if new:
-            self.lookups(new)
+        place = {self.key(r): n for n, r in enumerate(new)}   # key → its place among the new records
+        looked = self._look_up_chunk(new, 0)
         for index, record in enumerate(todo, start=1):
             key, row = self.key(record), rows.get(self.key(record))
             counts.failed = len(todo) - index + 1  # this one and the rest, until it is done
             if index > 1:
                 self._within_budget(index - 1, len(todo))
+            if place.get(key, -1) >= looked:
+                looked = self._look_up_chunk(new, looked)
             try:
                 self._write(record, row)
                 counts.done_keys.append(key)
@@ -153,6 +158,14 @@ class EntityLoader:
         log.info("load_%s: %d records: %s (%d matched existing RO App records), %.1f s", self.entity.name,
                  len(records), counts.as_counts(), counts.matched, time.monotonic() - started)
         return counts
+
+    def _look_up_chunk(self, new: list[Any], start: int) -> int:
+        """Look up the next ``LOOKUP_CHUNK`` new records from ``start`` (module docstring);
+        returns how many new records are looked up now."""
+        chunk = new[start:start + LOOKUP_CHUNK]
+        if chunk:
+            self.lookups(chunk)
+        return start + len(chunk)
 
     def _within_budget(self, done: int, total: int) -> None:
         """Stop before the task's time limit (module docstring): ``done`` of ``total`` are done."""

@@ -128,7 +128,7 @@ class OrderLoader(EntityLoader):
         was lost, a run that died, a state database lost or rebuilt) are found by their
         marker in ``manager_notes``: one list of the location's orders created since the
         earliest of them was created in Cartum (less a day, so no clock needs to agree with
-        RO App's), 50 orders a page."""
+        RO App's), 50 orders a page, per chunk of new orders (``LOOKUP_CHUNK``, base.py)."""
         wanted = {self.marker(r): self.key(r) for r in records}
         rows = self.state.id_rows(ORDERS.name, list(wanted.values()))
         wanted = {m: k for m, k in wanted.items() if k not in rows or rows[k].roapp_id is None}
