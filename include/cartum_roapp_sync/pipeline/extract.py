@@ -62,9 +62,7 @@ def make_plan(ctx: RunContext) -> RunPlan:
     window (``steps.start_run``)."""
     config, state = ctx.config, ctx.state
     facts = state.get_store_state() or {}
-    refreshed = facts.get("catalog_refreshed_at")
-    if refreshed is not None and refreshed.tzinfo is None:
-        refreshed = refreshed.replace(tzinfo=timezone.utc)
+    refreshed = as_utc(facts.get("catalog_refreshed_at"))
     catalog_due = refreshed is None or (
         datetime.now(timezone.utc) - refreshed >= timedelta(minutes=config.catalog_refresh_minutes))
     starts = {e.name: state.cursor(e).start(config.overlap_minutes, config.timezone) for e in ENTITIES if e.cursor}

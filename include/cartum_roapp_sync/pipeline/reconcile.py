@@ -75,8 +75,8 @@ def due(hour: int, facts: dict[str, Any], now: datetime, zone: str = STORE_TIMEZ
     """``requested`` when a request came after the last pass, ``nightly`` when the last pass
     started before the latest scheduled moment (today's ``hour`` in store time, or
     yesterday's before that hour), else None. With no pass recorded yet, one is due."""
-    done = _aware(facts.get("reconciled_at"))
-    requested = _aware(facts.get("reconcile_requested_at"))
+    done = as_utc(facts.get("reconciled_at"))
+    requested = as_utc(facts.get("reconcile_requested_at"))
     if requested is not None and (done is None or requested > done):
         return "requested"
     if done is None or done < latest_scheduled(hour, now, zone):
@@ -102,7 +102,7 @@ def window_start(days: int, import_days: int, facts: dict[str, Any], now: dateti
     first import's window (``import_days`` before the first import)."""
     local_zone = ZoneInfo(zone)
     start = datetime.combine(now.astimezone(local_zone).date() - timedelta(days=days), time()).strftime(CARTUM_TIME)
-    imported = _aware(facts.get("first_import_at"))
+    imported = as_utc(facts.get("first_import_at"))
     if imported is None:
         return start
     floor = (imported.astimezone(local_zone) - timedelta(days=import_days)).strftime(CARTUM_TIME)
@@ -167,7 +167,3 @@ def _warning(plan_: RunPlan, orders: list[tuple[dict[str, Any], str]], clients: 
             f"{len(orders)} order(s) the incremental runs missed: {named}{more}; with them {clients} client(s) and "
             f"{products} product(s) RO App lacked or held differently. Orders created before the watermark minus "
             f"overlap_minutes became visible late (back-dated, imported, a slow commit, or a clock change)")
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return as_utc(value) if value is not None else None

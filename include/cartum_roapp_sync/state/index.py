@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 from sqlalchemy import Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .store import as_utc
 from .tables import roapp_index, roapp_index_cursors
 
 T = TypeVar("T")
@@ -57,7 +58,7 @@ class LookupIndex:
             row = c.execute(select(roapp_index_cursors).where(self._mine(roapp_index_cursors))).mappings().first()
         if row is None:
             return None
-        return IndexCursor(row["modified_at"], _utc(row["full_at"]), _utc(row["refreshed_at"]))
+        return IndexCursor(row["modified_at"], as_utc(row["full_at"]), as_utc(row["refreshed_at"]))
 
     def find(self, field: str, values: Iterable[str]) -> dict[str, list[int]]:
         """``value → RO App ids`` (ascending) for the values the index holds."""
@@ -132,9 +133,3 @@ def _retrying(write: Callable[[], T]) -> T:
             if attempt == WRITE_TRIES:
                 raise
     raise AssertionError("unreachable")
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

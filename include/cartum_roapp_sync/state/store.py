@@ -407,8 +407,11 @@ class StateStore:
                 c.execute(delete(table).where(table.c.store_id == self.store_id))
 
 
-def as_utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back without their timezone.
+def as_utc(value: datetime | None) -> datetime | None:
+    """A timestamp read back from the state database, aware (SQLite hands timestamps back
+    without their timezone); None stays None."""
+    if value is None:
+        return None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
