@@ -215,7 +215,7 @@ def _count(flag: str, what: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         if text.strip().isdigit():
             return int(text)
-        raise argparse.ArgumentTypeError(f"{flag} {text!r} is not a number: give {what} as digits")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give {what}")
     parse.__name__ = flag  # argparse names the type in some messages
     return parse
 

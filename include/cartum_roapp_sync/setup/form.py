@@ -86,7 +86,7 @@ def pick(text: str, choices: list[tuple[int, str]], what: str) -> int:
     listed = ", ".join(f"{i} {n}" for i, n in (fitting or choices)) or "none"
     if fitting:
         raise ValueError(f"{text!r} fits more than one {what}: {listed}; type the id or more of the name")
-    raise ValueError(f"{text!r} is neither the id nor the name of a {what}; the choices are {listed}")
+    raise ValueError(f"{text!r} is neither the id nor the name of any {what}; the choices are {listed}")
 
 
 def parse_people(text: str, employees: list[dict[str, Any]]) -> Any:

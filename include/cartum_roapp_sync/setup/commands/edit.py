@@ -130,7 +130,8 @@ def _ask_edits(ui: Prompter, entry: dict[str, Any], store_id: str,
     answers["managers"] = form.ask_managers(format_managers(entry.get("managers")))
     answers["import_days"] = form.ask_int("First import days", entry.get("import_days", DEFAULT_IMPORT_DAYS))
     answers["enabled"] = ui.confirm("Enabled?", default=entry.get("enabled", True) is not False)
-    changes = {k: v for k, v in answers.items() if v != entry.get(k, True if k == "enabled" else None)}
+    defaults = {"enabled": True, "import_days": DEFAULT_IMPORT_DAYS}
+    changes = {k: v for k, v in answers.items() if v != entry.get(k, defaults.get(k))}
     password = ui.secret("New Cartum password (Enter keeps the current one)", required=False)
     return changes, ({"password": password} if password else {})
 
