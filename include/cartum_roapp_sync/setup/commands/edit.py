@@ -45,7 +45,8 @@ def cmd_edit(args: argparse.Namespace, ui: Prompter | None) -> int:
             raise UsageError("nothing to change: give one or more of --name, --location-id, --order-type-id, "
                              "--language, --product-key, --managers, --import-days, --enabled/--disabled, --url, "
                              "--login, --password (`cartum-roapp stores edit --help`)")
-        changes, credentials = _ask_edits(ui, entry, args.store, entries)
+        roapp = roapp_account(str(entry.get("roapp_conn_id") or DEFAULT_ROAPP_CONN_ID))
+        changes, credentials = _ask_edits(ui, entry, args.store, entries, roapp)
         if not changes and not credentials:
             ui.say("Nothing changed.")
             return EXIT_OK
@@ -102,14 +103,13 @@ def cmd_edit(args: argparse.Namespace, ui: Prompter | None) -> int:
     return EXIT_OK
 
 
-def _ask_edits(ui: Prompter, entry: dict[str, Any], store_id: str,
-               entries: list[Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def _ask_edits(ui: Prompter, entry: dict[str, Any], store_id: str, entries: list[Any],
+               roapp: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """At a terminal, with no flag: every setting asked with its current value as default;
     locations, order types and managers listed and picked by id or name."""
     from ...setup_checks import manager_candidates
     from ..form import StoreForm, format_managers, person
 
-    roapp = roapp_account(str(entry.get("roapp_conn_id") or DEFAULT_ROAPP_CONN_ID))
     form = StoreForm(ui, entries, roapp, editing=store_id)
     ui.say(f"Editing store {store_id!r}; Enter keeps the value in brackets.")
     answers: dict[str, Any] = {"name": ui.ask("Store name", entry.get("name"))}
