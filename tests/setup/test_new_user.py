@@ -248,3 +248,24 @@ def test_remove_waits_for_a_running_run_or_stops_it(airflow_home, cartum_sandbox
     assert runs["cartum_roapp__busy_stop"]["paused"] is True
     assert runs["cartum_roapp__busy_stop"]["runs"]["scheduled__1"]["state"] == "failed"
     assert runs["cartum_roapp__busy_stop"]["runs"]["scheduled__1"]["tasks"]["start_run"] == "failed"
+
+
+def test_a_run_checks_no_login_behind_an_address_that_failed(roapp_sandbox):
+    """``stores check`` and every run: a URL refused offline is the only problem of the store's
+    Cartum (no login to it, no "did not answer" besides)."""
+    from cartum_roapp_sync.cartum.client import CartumClient
+    from cartum_roapp_sync.config import parse_store
+    from cartum_roapp_sync.roapp.client import RoAppClient
+    from cartum_roapp_sync.setup_checks import validate_store
+    from tests.conftest import FAST_RETRY, ROAPP_KEY
+
+    class NoLogin(CartumClient):
+        def check(self):
+            raise AssertionError("logged in behind a refused address")
+
+    cartum = NoLogin("http://shop.example.com", CARTUM_LOGIN, CARTUM_PASSWORD, retry=FAST_RETRY,
+                     requests_per_second=0, timeout=1.0)
+    problems = validate_store(parse_store(store_entry("plain")), cartum,
+                              RoAppClient(ROAPP_KEY, roapp_sandbox.url, retry=FAST_RETRY), deep=False)
+    assert [p.field for p in problems] == ["url"]
+    assert "uses plain http" in problems[0].message

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, insert, text
 
-from cartum_roapp_sync.state.db import get_engine
 from cartum_roapp_sync.state.tables import quarantine
-from tests.state.conftest import POSTGRES_URL, postgres_answers
+from tests.state import conftest as state_databases
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+#: The state database fixture of tests/state: SQLite, then PostgreSQL when it answers.
+engine = state_databases.engine
 DIALECTS = {"sqlite": "(SQLite)", "postgresql": "(PostgreSQL)"}
 
 
@@ -49,20 +50,13 @@ def test_the_readme_has_sql_examples_and_each_database_specific_one_has_its_twin
     assert counts["sqlite"] == counts["postgresql"], counts
 
 
-@pytest.fixture(params=[
-    pytest.param("sqlite", marks=pytest.mark.xfail(
-        strict=True, reason="README's examples use now() and interval: the README note "
-                            "(/tmp/notes/newuser-cli-readme.md) adds SQLite twins; remove this marker with it")),
-    "postgresql"])
-def state_engine(request, tmp_path):
-    if request.param == "sqlite":
-        return get_engine(f"sqlite:///{tmp_path}/state.db")
-    if not postgres_answers():
-        pytest.skip(f"PostgreSQL does not answer at {POSTGRES_URL}")
-    return get_engine(POSTGRES_URL)
-
-
-def test_every_readme_sql_example_runs(state_engine):
+def test_every_readme_sql_example_runs(engine, request):
+    """``engine``: the state database on SQLite, then on PostgreSQL (tests/state/conftest.py)."""
+    state_engine = engine
+    if engine.dialect.name == "sqlite":
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="README's examples use now() and interval: the README note "
+                                "(/tmp/notes/newuser-cli-readme.md) adds SQLite twins; remove this marker with it"))
     store_id = f"t_readme_{uuid.uuid4().hex[:12]}"  # PostgreSQL is shared: rows of this test's own store
     now = datetime.now(timezone.utc)
     rows = [{"store_id": store_id, "run_id": "r", "entity": "orders", "source_key": key, "stage": "quality",
