@@ -79,4 +79,4 @@ def route_logs(verbose: bool) -> LogFile:
             for old in list(logger.handlers):
                 logger.removeHandler(old)
             logger.propagate = True
-    return LogFile(handler.baseFilename and Path(handler.baseFilename), handler)
+    return LogFile(Path(handler.baseFilename), handler)
