@@ -198,17 +198,10 @@ def _empty_credentials() -> list[str]:
                                                                                 "password")(""))
 
 
-#: Rows whose README wording is out of date: the note /tmp/notes/newuser-cli-readme.md has
-#: the text the code gives. Strict: once the README is updated these pass, and the marker goes.
-README_BEHIND = {("`managers`", "not a Manager"), ("`managers`", "`all`, nobody eligible")}
-
-
 def _cases() -> list[Any]:
     cases = []
     for field, problem, messages in readme_rows():
-        marks = [pytest.mark.xfail(strict=True, reason="README wording behind the code: see the README note")] \
-            if (field, problem) in README_BEHIND else []
-        cases.append(pytest.param(field, problem, messages, marks=marks, id=f"{field} {problem}"))
+        cases.append(pytest.param(field, problem, messages, id=f"{field} {problem}"))
     return cases
 
 

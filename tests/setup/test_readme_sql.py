@@ -53,10 +53,6 @@ def test_the_readme_has_sql_examples_and_each_database_specific_one_has_its_twin
 def test_every_readme_sql_example_runs(engine, request):
     """``engine``: the state database on SQLite, then on PostgreSQL (tests/state/conftest.py)."""
     state_engine = engine
-    if engine.dialect.name == "sqlite":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="README's examples use now() and interval: the README note "
-                                "(/tmp/notes/newuser-cli-readme.md) adds SQLite twins; remove this marker with it"))
     store_id = f"t_readme_{uuid.uuid4().hex[:12]}"  # PostgreSQL is shared: rows of this test's own store
     now = datetime.now(timezone.utc)
     rows = [{"store_id": store_id, "run_id": "r", "entity": "orders", "source_key": key, "stage": "quality",
