@@ -252,6 +252,23 @@ def test_the_local_topology_takes_the_compose_settings():
                                                           "AIRFLOW__CELERY__BROKER_URL": "amqp://x/"})
 
 
+def test_a_store_can_have_its_own_celery_queue():
+    """``queue`` in a store entry sends every task of its DAG to that Celery queue (workers
+    started with ``airflow celery worker --queues NAME`` take them); without it, Airflow's
+    default queue."""
+    from cartum_roapp_sync.config import parse_store
+    from cartum_roapp_sync.dags import build_store_dag
+
+    entry = json.loads((ROOT / "config" / "airflow_settings.example.json").read_text())["cartum_roapp_stores"][0]
+    default = build_store_dag(parse_store(entry))
+    assert {t.queue for t in default.tasks} == {"default"} and "queue" not in parse_store(entry).to_dict()
+    pinned = parse_store({**entry, "queue": "roapp_heavy"})
+    assert pinned.to_dict()["queue"] == "roapp_heavy" and parse_store(pinned.to_dict()) == pinned
+    assert {t.queue for t in build_store_dag(pinned).tasks} == {"roapp_heavy"}
+    assert len(build_store_dag(pinned).tasks) == len(default.tasks)
+    assert parse_stores([{**entry, "queue": "two words"}]).errors
+
+
 def test_max_in_window():
     from tests.distributed.run import max_in_window
 

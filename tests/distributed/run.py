@@ -320,6 +320,8 @@ class Kill:
     run_id: str
     writes_before: int
     at_s: float
+    #: (dag_id, task_id) of every task the worker was running when it was killed
+    lost: list[tuple[str, str]]
 
 
 def first_runs(topology: Topology, stores: list[Store], timeout: float, started: float,
@@ -366,10 +368,12 @@ def maybe_kill(topology: Topology, stores: dict[str, Store], running: list[dict[
         first = _load_writes_at_start.setdefault(key, writes)
         if writes - first >= kill_after_writes:
             topology.kill_worker(ti["hostname"])
+            lost = [(t["dag_id"], t["task_id"]) for t in running if t["hostname"] == ti["hostname"]]
             kill = Kill(ti["hostname"], ti["dag_id"], ti["task_id"], ti["dag_run_id"], writes - first,
-                        time.monotonic() - started)
+                        time.monotonic() - started, lost)
             say(f"KILLED {kill.worker} (SIGKILL, with all its processes) while it ran {kill.dag_id}.{kill.task_id}, "
-                f"after {kill.writes_before} writes of that account since the step started")
+                f"after {kill.writes_before} writes of that account since the step started; it was running "
+                + ", ".join(f"{d.split('__')[-1]}.{t}" for d, t in lost))
             return kill
     return None
 
@@ -461,11 +465,15 @@ def main(argv: list[str] | None = None) -> int:
         if kill is None:
             problems.append("no worker was killed: no load step made enough writes while it ran")
         else:
-            retried = [t for t in tries if t["dag_id"] == kill.dag_id and t["task_id"] == kill.task_id]
-            outcome = ", ".join(f"try {t['try_number']} {t['state']} on {t['hostname']}" for t in retried)
-            say(f"the killed step {kill.dag_id}.{kill.task_id}: {outcome}")
-            if not any(t["state"] == "success" and t["hostname"] != kill.worker for t in retried):
-                problems.append(f"the killed step did not succeed on the other worker: {outcome}")
+            for dag_id, task_id in kill.lost:
+                retried = sorted((t for t in tries if t["dag_id"] == dag_id and t["task_id"] == task_id),
+                                 key=lambda t: t["try_number"])
+                outcome = ", ".join(f"try {t['try_number']} {t['state']} on {t['hostname']}" for t in retried)
+                say(f"killed step {dag_id.split('__')[-1]}.{task_id}: {outcome}")
+                if not (retried and retried[0]["hostname"] == kill.worker and retried[0]["state"] != "success"
+                        and retried[-1]["state"] == "success" and retried[-1]["hostname"] != kill.worker):
+                    problems.append(f"{dag_id}.{task_id}, killed with {kill.worker}, did not then succeed on the "
+                                    f"other worker: {outcome}")
 
         problems += check_results(stores, finished)
 
