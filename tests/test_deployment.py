@@ -119,6 +119,11 @@ def test_compose_runs_celery_on_redis_and_postgres():
     assert env["AIRFLOW__CORE__TEST_CONNECTION"] == "Enabled"
     for secret in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET"):
         assert env[secret].startswith("${") and env[secret].endswith("}"), secret
+    # the admin's password file: on a volume shared by airflow-init and the api-server, in a
+    # folder the image makes as the airflow user (a new named volume takes its owner)
+    auth = str(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).parent)
+    assert f"airflow-auth:{auth}" in compose()["x-airflow"]["volumes"]
+    assert f"RUN mkdir -p {auth}" in (ROOT / "Dockerfile").read_text()
     # every Airflow service runs on these settings, on the project's image, once PostgreSQL,
     # Redis and the init are ready
     for name, service in services.items():

@@ -61,7 +61,6 @@ from cartum_roapp_sandbox.server import key_fingerprint  # noqa: E402
 from cartum_roapp_sync.config import VARIABLE_NAME, StoreConfig  # noqa: E402
 from cartum_roapp_sync.entities import ORDERS  # noqa: E402
 from cartum_roapp_sync.pipeline.rundata import RunData  # noqa: E402
-from cartum_roapp_sync.state.db import STATE_CONN_ID  # noqa: E402
 from cartum_roapp_sync.state.store import StateStore  # noqa: E402
 from tests.conftest import CARTUM_LOGIN, CARTUM_PASSWORD, RunningSandbox, serving  # noqa: E402
 from tests.pipeline import checks  # noqa: E402
