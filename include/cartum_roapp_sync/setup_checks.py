@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 from dataclasses import dataclass, field as dataclass_field
 from typing import Any, Iterable
@@ -48,6 +49,10 @@ LANGUAGE_PATTERN = re.compile(STORE_SCHEMA["properties"]["language"]["pattern"])
 PRODUCT_KEYS = tuple(STORE_SCHEMA["properties"]["product_key"]["enum"])
 MIN_IMPORT_DAYS = STORE_SCHEMA["properties"]["import_days"]["minimum"]
 MAX_IMPORT_DAYS = STORE_SCHEMA["properties"]["import_days"]["maximum"]
+#: The environment variable naming hosts, besides the loopback, that may be reached over
+#: plain http: comma-separated host names, e.g. ``cartum-sandbox,roapp-sandbox`` for the
+#: sandboxes of docker-compose.yml, which sit on the compose network, not on localhost.
+PLAIN_HTTP_HOSTS_VARIABLE = "CARTUM_ROAPP_PLAIN_HTTP_HOSTS"
 
 
 @dataclass(frozen=True)
@@ -115,15 +120,17 @@ def check_entry(entry: dict[str, Any], others: Iterable[StoreConfig] = ()) -> li
 
 
 def check_store_url(url: str) -> list[Problem]:
-    """http(s) with a host; plain http only on the loopback (sandboxes, tunnels)."""
+    """http(s) with a host; plain http only on the loopback (sandboxes, tunnels) and on the
+    hosts named in ``CARTUM_ROAPP_PLAIN_HTTP_HOSTS``."""
     url = (url or "").strip()
     if not url:
         return [Problem("url", "the store URL is required, e.g. https://shop.example.com")]
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return [Problem("url", f"{url!r} is not a web address: write it with https://, e.g. https://shop.example.com")]
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return [Problem("url", f"{url!r} uses plain http: use https:// (http is accepted only for localhost)")]
+    if parts.scheme == "http" and not (_is_loopback(parts.hostname) or parts.hostname in plain_http_hosts()):
+        return [Problem("url", f"{url!r} uses plain http: use https:// (http is accepted only for localhost "
+                               f"and the hosts listed in {PLAIN_HTTP_HOSTS_VARIABLE})")]
     return []
 
 
@@ -161,6 +168,12 @@ def check_same_shop(url: str, others: dict[str, tuple[str, str]]) -> list[Proble
     """``url`` reaches no shop another store already syncs."""
     return [Problem("url", f"{url.strip()} is a Cartum shop {same}: {SAME_SHOP_HARM}. Edit that store instead; "
                            f"--allow-same-shop saves it anyway") for same in same_shop_stores(url, others)]
+
+
+def plain_http_hosts() -> set[str]:
+    """The host names listed in ``CARTUM_ROAPP_PLAIN_HTTP_HOSTS``, lower-cased."""
+    listed = os.environ.get(PLAIN_HTTP_HOSTS_VARIABLE, "")
+    return {host.strip().lower() for host in listed.split(",") if host.strip()}
 
 
 def _is_loopback(host: str) -> bool:
