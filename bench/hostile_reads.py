@@ -1,8 +1,9 @@
 """Benchmark: what a misbehaving Cartum API costs a read, with and without the read limits
 of issue 11. For each misbehaviour of the Cartum sandbox (``set_misbehaviour``) it reads
 as the extract steps do (every row kept), for at most ``--seconds`` seconds, and reports
-the calls made, the rows held, the peak of Python memory (tracemalloc) and how the read
-ended (the error's first words, or "ended").
+the calls made, the rows held, the peak of Python memory (tracemalloc, of this process
+only: the sandbox runs in its own) and how the read ended (the error's first words, or
+"ended").
 
 Run it on this checkout, and on one without the limits to compare, e.g.
 ``PYTHONPATH=/path/to/old/include .venv/bin/python bench/hostile_reads.py`` (the sandbox
@@ -15,14 +16,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
+import subprocess
+import sys
 import time
 import tracemalloc
 from typing import Any, Iterator
 
-from cartum_roapp_sandbox.cartum import CartumSandbox
+from cartum_roapp_sandbox.admin import SandboxAdmin
 from cartum_roapp_sandbox.cartum.seed import DATE_FORMAT, store_now
-from cartum_roapp_sandbox.server import FaultSettings, SandboxServer
 from cartum_roapp_sync.cartum.client import CartumClient
+
+SANDBOX = [sys.executable, "-m", "cartum_roapp_sandbox.cartum", "--port", "0", "--seed", "11", "--orders", "300",
+           "--products", "40", "--customers", "10", "--days", "60"]
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("orders/get: the same full page forever", "orders", {"orders/get": {"page": "endless"}}),
@@ -41,10 +47,15 @@ def read(client: CartumClient, what: str) -> Iterator[dict[str, Any]]:
 
 
 def measure(what: str, misbehaviour: dict[str, Any], seconds: float) -> tuple[int, int, float, str]:
-    app = CartumSandbox.seeded(seed=11, orders=300, products=40, customers=10, days=60)
-    app.admin("set_misbehaviour", misbehaviour)
-    with SandboxServer(app, port=0, faults=FaultSettings()) as server:
-        client = CartumClient(server.url, app.login, app.password, requests_per_second=0)
+    server = subprocess.Popen(SANDBOX, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert server.stdout is not None
+        url = ""
+        while not url:
+            found = re.search(r"listening on (http://\S+)", server.stdout.readline())
+            url = found.group(1) if found else ""
+        SandboxAdmin(url).set_misbehaviour(misbehaviour)
+        client = CartumClient(url, "sandbox_admin", "sandbox-password", requests_per_second=0)
         held: list[dict[str, Any]] = []
         outcome = "ended"
         tracemalloc.start()
@@ -62,6 +73,9 @@ def measure(what: str, misbehaviour: dict[str, Any], seconds: float) -> tuple[in
         calls = client.stats.calls
         client.close()
         return calls, len(held), peak, outcome
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

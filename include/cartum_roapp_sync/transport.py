@@ -337,9 +337,10 @@ class Transport:
             response.close()  # the rest is never read; the connection is not reused
             raise MisbehavingApiError(
                 f"{self.system} answered {method} {path} with more than {_megabytes(limit)} (HTTP "
-                f"{response.status_code}{', ' + _megabytes(size) + ' declared' if declared.isdigit() else ''}): "
-                f"refused unread, no answer of this API is that big; the API is misbehaving. Nothing of it was "
-                f"used; the next run tries again. Tell the {self.system} side if it lasts.", status=response.status_code)
+                f"{response.status_code}{', ' + _megabytes(size) + ' declared' if declared.isdigit() else ''}); "
+                f"no answer of this API is that big: the API is misbehaving. The answer was refused without "
+                f"reading the rest, and nothing of it was used; the next run tries again. If it lasts, tell "
+                f"whoever runs the {self.system} side.", status=response.status_code)
         response._content = b"".join(chunks)  # what ``content`` returns once read
 
     def close(self) -> None:

@@ -281,7 +281,7 @@ class CartumClient:
         self.cut_short.discard(function)
         while True:
             if page >= self.max_pages:
-                raise self._too_many(function, "page", page + 1, "read", "max_pages_per_read")
+                raise self._too_many(function, "page", page, "read", "max_pages_per_read")
             answer = self.call(function, {**body, "limit": page_size, "offset": offset})
             rows = answer.get(key) or []
             page += 1
@@ -344,9 +344,9 @@ class CartumClient:
         except MisbehavingServerError as exc:
             setting = "max_pages_per_read" if reader.calls >= self.max_pages else None
             raise MisbehavingApiError(
-                f"Cartum orders/get at {self.base_url}, creation window from {lo or 'the beginning'}: {exc}; the "
-                f"store's API is misbehaving. The read was stopped and nothing of it was used (the orders cursor "
-                f"did not move); the next run reads the window again."
+                f"Cartum {exc} (store {self.base_url}, window from {lo or 'the beginning'}); the store's API is "
+                f"misbehaving. The read was stopped and nothing of it was used (the orders cursor did not move); "
+                f"the next run reads the window again."
                 + (f" If the store really holds that many orders in the window, raise the Cartum connection's "
                    f"extra `{setting}`." if setting else "")) from None
         except WindowReadError as exc:

@@ -140,9 +140,8 @@ class WindowReader:
 
     def _get(self, lo: datetime | None, hi: datetime | None, offset: int = 0) -> Rows:
         if self.max_calls is not None and self.calls >= self.max_calls:
-            raise MisbehavingServerError(
-                f"the server answered {self.calls:,} pages for one window and still did not reach its end "
-                f"(page {self.calls + 1:,} would be next)")
+            raise MisbehavingServerError(f"returned page {self.calls:,} of orders/get for one creation window "
+                                         f"without reaching its end")
         self.calls += 1
         return self._fetch(lo, hi, offset)
 
@@ -258,8 +257,8 @@ class WindowReader:
         while True:
             page = page if page is not None else self._get(second, second, offset)
             if last_page is not None and page == last_page:
-                raise MisbehavingServerError(f"the page at offset {offset} of the orders created at {second} is "
-                                             f"exactly the page before it: the server ignores offset")
+                raise MisbehavingServerError(f"answered orders/get at offset {offset} for the orders created at "
+                                             f"{second} exactly like the page before it: it ignores offset")
             last_page = page
             if previous is not None and (not page or page[0].get(self._key) != previous):
                 return None
