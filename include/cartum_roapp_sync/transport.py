@@ -323,8 +323,9 @@ class Transport:
         """Read the answer's body into ``response`` (``content``, ``json()`` work as usual),
         refusing one past ``max_answer_bytes`` without reading more of it."""
         limit = self.max_answer_bytes
-        declared = response.headers.get("Content-Length", "")
-        size = int(declared) if declared.isdigit() else 0
+        length = response.headers.get("Content-Length", "")
+        declared = int(length) if length.isdigit() else None
+        size = declared or 0
         chunks: list[bytes] = []
         if size <= limit:
             size = 0
@@ -337,7 +338,7 @@ class Transport:
             response.close()  # the rest is never read; the connection is not reused
             raise MisbehavingApiError(
                 f"{self.system} answered {method} {path} with more than {_megabytes(limit)} (HTTP "
-                f"{response.status_code}{', ' + _megabytes(size) + ' declared' if declared.isdigit() else ''}); "
+                f"{response.status_code}{'' if declared is None else ', ' + _megabytes(declared) + ' declared'}); "
                 f"no answer of this API is that big: the API is misbehaving. The answer was refused without "
                 f"reading the rest, and nothing of it was used; the next run tries again. If it lasts, tell "
                 f"whoever runs the {self.system} side.", status=response.status_code)

@@ -278,7 +278,6 @@ class CartumClient:
         offset, total, page, started = 0, 0, 0, time.monotonic()
         seen: set[Any] = set()
         previous: list[Any] | None = None
-        self.cut_short.discard(function)
         while True:
             if page >= self.max_pages:
                 raise self._too_many(function, "page", page, "read", "max_pages_per_read")
@@ -381,6 +380,7 @@ class CartumClient:
                       **expr: Any) -> Iterator[dict[str, Any]]:
         """The catalogue, or the products with the given articles."""
         page_size = min(page_size, CATALOG_PAGE_LIMIT)
+        self.cut_short.discard("catalog/export")
         if articles is not None:
             for batch in _chunks(sorted(set(articles)), page_size):
                 for rows in self.iter_pages("catalog/export", {"expr": {**expr, "article": batch}}, "products",
@@ -399,6 +399,7 @@ class CartumClient:
             body["from"] = format_time(registered_from)
         if registered_to is not None:
             body["to"] = format_time(registered_to)
+        self.cut_short.discard("users/export")
         for rows in self.iter_pages("users/export", body, "users", page_size, row_key="id"):
             yield from rows
 
