@@ -198,18 +198,18 @@ def find_orders(engine: Engine, text: str, store_id: str | None = None, *, limit
     scope = [record_events.c.entity == "orders"] + ([record_events.c.store_id == store_id] if store_id else [])
     conditions = []
     if "@" in text:
-        conditions.append(func.lower(record_events.c.email) == text.lower())
+        conditions.append(record_events.c.email == text.lower())
     digits = _digits(text)
     if digits and digits == text.lstrip("#").strip():
         conditions.append(record_events.c.source_key == digits)
         conditions.append(record_events.c.roapp_id == int(digits))
     if len(digits) >= 9:
-        conditions.append(record_events.c.phone.like(f"%{digits[-9:]}"))
+        conditions.append(record_events.c.phone_tail == digits[-9:])
     found: list[tuple[str, str]] = []
     with engine.connect() as c:
-        if conditions:
-            found = [tuple(r) for r in c.execute(select(record_events.c.store_id, record_events.c.source_key).where(
-                *scope, or_(*conditions)).distinct().limit(limit))]
+        for condition in conditions:  # one query each: each can use its own index, an OR of them none
+            found += [tuple(r) for r in c.execute(select(record_events.c.store_id, record_events.c.source_key).where(
+                *scope, condition).distinct().limit(limit)) if tuple(r) not in found]
         if digits and digits == text.lstrip("#").strip():
             # orders the log no longer (or never) tells, still in the id map
             mapped = select(id_map.c.store_id, id_map.c.source_key).where(
@@ -228,9 +228,10 @@ def order_story(engine: Engine, store_id: str, number: str) -> dict[str, Any]:
     with engine.connect() as c:
         mapped = c.execute(select(id_map).where(id_map.c.store_id == store_id, id_map.c.entity == "orders",
                                                 id_map.c.source_key == number)).mappings().first()
-        events = c.execute(select(record_events).where(
+        # sorted here: an ORDER BY tempts SQLite to walk the time index instead of the record's
+        events = sorted(c.execute(select(record_events).where(
             record_events.c.store_id == store_id, record_events.c.entity == "orders",
-            record_events.c.source_key == number).order_by(record_events.c.at, record_events.c.id)).mappings().all()
+            record_events.c.source_key == number)).mappings().all(), key=lambda e: (as_utc(e["at"]), e["id"]))
         held = c.execute(select(quarantine).where(
             quarantine.c.store_id == store_id, quarantine.c.entity == "orders",
             quarantine.c.source_key == number).order_by(quarantine.c.id)).mappings().all()

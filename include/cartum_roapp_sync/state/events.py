@@ -104,8 +104,10 @@ class EventLog:
             if record.get("content_hash") in known.get(key, ()):
                 continue
             phone, email = (contacts or {}).get(str(record.get("client_key")), (None, None))
+            digits = "".join(ch for ch in str(phone or "") if ch.isdigit())
             rows.append({"store_id": self.store_id, "run_id": run_id, "entity": entity, "source_key": key,
-                         "event": "read", "version": record.get("content_hash"), "phone": phone, "email": email,
+                         "event": "read", "version": record.get("content_hash"), "phone_tail": digits[-9:] or None,
+                         "email": email.strip().lower() if email else None,
                          "detail": read_detail(entity, record), "at": now, "roapp_id": None, "settled_at": None})
         if rows:
             with self.engine.begin() as c:

@@ -164,14 +164,21 @@ record_events = Table(
     Column("event", String(24), nullable=False),  # state.events.EVENTS
     Column("roapp_id", Integer),
     Column("version", String(64)),                # a read's content_hash
-    Column("phone", String(32)),                  # an order's buyer (E.164), for the search
-    Column("email", String(320)),
+    Column("phone_tail", String(9)),              # an order's buyer: the phone's last 9 digits, for the search
+    Column("email", String(320)),                 # lower-cased (as the transform cleans it)
     Column("detail", JSON),                       # small, per event (state.events)
     Column("settled_at", DateTime(timezone=True)),  # a read: when RO App held that version (or newer)
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_record_events_record", "store_id", "entity", "source_key"),
     Index("ix_record_events_at", "store_id", "at"),
     Index("ix_record_events_run", "store_id", "run_id"),
+    # the order search (``history.queries.find_orders``): by number or RO App id, in any store
+    Index("ix_record_events_source_key", "source_key"),
+    Index("ix_record_events_roapp_id", "roapp_id"),
+    Index("ix_record_events_phone_tail", "phone_tail"),
+    Index("ix_record_events_email", "email"),
+    # the oldest change not yet in RO App: the few unsettled reads, without reading the rest
+    Index("ix_record_events_pending", "store_id", "event", "settled_at", "at"),
 )
 
 #: The shared rate limiter's slots (``ratelimit.SharedRateLimiter``): one row per budget.
@@ -242,12 +249,18 @@ def _add_missing_columns(connection: Any) -> None:
                 last_seen_at=quarantine.c.created_at))
 
 
+#: Indexes later versions added to a table that already existed: ``upgrade`` creates them.
+_ADDED_INDEXES = (Index("ix_runs_started", runs.c.store_id, runs.c.started_at),)   # the latest runs of a store
+
+
 def upgrade(connection: Any, store_state_columns: set[str]) -> None:
     """Carry a state database written by an earlier version forward: its watermark columns
     of ``store_state`` become ``cursors`` rows (once; the old columns are left unread), so
     an upgraded store resumes instead of importing again; the columns added since to the
-    tables it has are added (``_ADDED_COLUMNS``)."""
+    tables it has are added (``_ADDED_COLUMNS``), and the indexes (``_ADDED_INDEXES``)."""
     _add_missing_columns(connection)
+    for index in _ADDED_INDEXES:
+        index.create(connection, checkfirst=True)
     for column, entity, name in _OLD_CURSOR_COLUMNS:
         if column not in store_state_columns:
             continue
