@@ -3,22 +3,17 @@ on a store's latest runs, and its old runs are listed by the history."""
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 
 from cartum_roapp_sync.history import queries
 from cartum_roapp_sync.state.db import get_engine
-from tests.state.test_upgrade_runs import OLD_TABLES
+from tests.state.test_upgrade_runs import old_database
+
+__all__ = ["old_database"]  # the fixture: a database from before the reconcile pass
 
 
-def test_an_old_database_gains_the_event_log_and_the_runs_index(tmp_path):
-    url = f"sqlite:///{tmp_path}/old_history.db"
-    plain = create_engine(url)
-    with plain.begin() as c:
-        for statement in OLD_TABLES:
-            c.execute(text(statement))
-    plain.dispose()
-
-    engine = get_engine(url)
+def test_an_old_database_gains_the_event_log_and_the_runs_index(old_database):
+    engine = get_engine(old_database)
     inspector = inspect(engine)
     assert "record_events" in inspector.get_table_names()
     assert "ix_runs_started" in {i["name"] for i in inspector.get_indexes("runs")}

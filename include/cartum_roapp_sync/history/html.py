@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from urllib.parse import quote, urlencode
 
 from ..config import StoreConfig
+from .words import age_text as age
 
 SERIES = (("created", "#2e7d32"), ("updated", "#1565c0"), ("unchanged", "#b0bec5"), ("quarantined", "#c62828"))
 
@@ -30,19 +31,6 @@ def _e(value: Any) -> str:
 
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
-
-
-def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 def _seconds(value: float | None) -> str:

@@ -6,6 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 
+def age_text(seconds: float | None) -> str:
+    """An age as a person says it: 40 s, 12 min, 3 h 5 min, 2 d 4 h; "-" for none."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(seconds // 3600, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
 def _lines(detail: dict[str, Any]) -> str:
     parts = []
     for line in detail.get("lines") or []:

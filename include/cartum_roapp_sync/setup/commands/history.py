@@ -33,23 +33,6 @@ def _json(data: Any) -> str:
                       if isinstance(v, datetime) else str(v))
 
 
-def age_text(seconds: float | None) -> str:
-    """An age as a person says it: 40 s, 12 min, 3 h 5 min, 2 d 4 h; "-" for none."""
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
-
-
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
 
@@ -62,6 +45,7 @@ def _table(rows: list[tuple[str, ...]]) -> None:
 
 def cmd_history(args: argparse.Namespace, ui: Prompter | None) -> int:
     from ...history import queries
+    from ...history.words import age_text
 
     zones, names = _stores()
     engine = _engine()
