@@ -53,6 +53,7 @@ STORE_SCHEMA: dict[str, Any] = {
         "final_reread_minutes": {"type": "integer", "minimum": 5},
         "final_days": {"type": "integer", "minimum": 0, "maximum": 365},
         "quarantine_keep_days": {"type": "integer", "minimum": 1},
+        "history_keep_days": {"type": "integer", "minimum": 1},
         "timezone": {"type": "string", "minLength": 1},
         "manager_roles": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
         "backfill_chunk": {"type": "integer", "minimum": 1},
@@ -96,6 +97,7 @@ class StoreConfig:
     final_reread_minutes: int = 60     # how often orders in a final status are re-read
     final_days: int = 14               # for how long after they became final (0: never)
     quarantine_keep_days: int = 30     # resolved quarantine rows are purged after this
+    history_keep_days: int = 90        # record events (an order's story) are purged after this
     timezone: str = assumptions.CARTUM_STORE_TIMEZONE  # the store's clock: Cartum's times
     manager_roles: tuple[str, ...] = ROAPP_MANAGER_ROLES   # RO App role names that count as Manager
     # After the first import: registered customers and catalogue products not yet in RO App

@@ -49,7 +49,7 @@ from ..entities import CLIENTS, ENTITIES, ORDERS, PRODUCTS
 from ..roapp.client import RoAppClient
 from ..state.db import ensure_schema
 from ..state.store import StateStore
-from ..state.tables import STORE_TABLES
+from ..state.tables import STORE_TABLES, record_events
 from ..transport import NotFoundError, ValidationError
 from .context import RunContext
 from .steps import STEPS, finish_run, run_step
@@ -107,7 +107,7 @@ def copy_store_state(source: Engine, store_id: str, path: str) -> Engine:
     inspector = inspect(reader)
     present = set(inspector.get_table_names())
     columns = {t.name: [t.c[c["name"]] for c in inspector.get_columns(t.name) if c["name"] in t.c]
-               for t in STORE_TABLES if t.name in present}
+               for t in STORE_TABLES if t.name in present and t is not record_events}  # history: not needed
     copied = 0
     with reader.connect() as read, target.begin() as write:
         for table in STORE_TABLES:

@@ -67,8 +67,12 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
     state, data = ctx.state, ctx.data
     failures: list[str] = []
     counts = {}
+    contacts: dict[str, tuple[Any, Any]] = {}   # client key → (phone, e-mail): an order's read names its buyer
     for entity in ENTITIES:
         records = data.transformed(entity)
+        if entity is CLIENTS:
+            contacts = {str(r["client_key"]): (r.get("phone"), r.get("email")) for r in records}
+        state.events.add_reads(ctx.run_id, entity.name, entity.key, records, contacts)
         result = validate_entity(entity.name, records_to_frame(records, entity), ctx.config)
         state.save_validation(ctx.run_id, entity.name, result.batch_ok, result.summary)
         by_key = {str(r[entity.key]): r for r in records}

@@ -194,6 +194,9 @@ def finish_run(ctx: RunContext) -> dict[str, Any]:
     if purged:
         log.info("quarantine: %d row(s) resolved more than %d days ago purged", purged,
                  ctx.config.quarantine_keep_days)
+    purged = ctx.state.events.purge(ctx.config.history_keep_days)
+    if purged:
+        log.info("history: %d record event(s) older than %d days purged", purged, ctx.config.history_keep_days)
     run = summary["run"] or {}
     if not missing and run.get("mode") in ("first_import", "reconcile"):
         # The pass is done: the next is due at the next reconcile_hour, or when asked for

@@ -23,6 +23,7 @@ from .commands.add import cmd_add
 from .commands.check import cmd_check
 from .commands.dry_run import cmd_dry_run
 from .commands.edit import cmd_edit
+from .commands.history import add_parsers as _history_parsers
 from .commands.list import cmd_list
 from .commands.probe import cmd_probe
 from .commands.reconcile import cmd_reconcile
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cartum-roapp",
         description="Connect Cartum online stores to RO App in this Airflow deployment (the metadata database of "
                     "AIRFLOW_HOME / AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, as for `airflow variables set`).")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="stores|probe")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="stores|probe|history|order|quarantine")
     stores = groups.add_parser("stores", help="add, list, check, edit and remove stores",
                                description="Stores: each is an entry in the Airflow Variable "
                                            f"{VARIABLE_NAME} plus a `cartum` connection; each enabled "
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "are stopped; what it loaded stays and the sync state says where it stopped)")
     remove.set_defaults(handler=cmd_remove)
     _probe_parser(groups)
+    _history_parsers(groups)
     return parser
 
 

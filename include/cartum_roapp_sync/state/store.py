@@ -24,6 +24,7 @@ from sqlalchemy import Engine, Table, and_, delete, func, insert, select, update
 
 from ..entities import PRODUCTS, Entity
 from .cursors import Cursor
+from .events import EventLog, short
 from .tables import (
     STORE_TABLES,
     id_map,
@@ -63,6 +64,11 @@ class StateStore:
         self.engine = engine
         self.store_id = store_id
         self.clock = clock
+
+    @property
+    def events(self) -> EventLog:
+        """The store's record events (``state.events``), stamped by this store's clock."""
+        return EventLog(self.engine, self.store_id, self.now)
 
     def now(self) -> datetime:
         """The time the re-read policy counts with (UTC; ``clock`` is settable for tests)."""
@@ -364,18 +370,25 @@ class StateStore:
             c.execute(insert(quarantine).values(
                 store_id=self.store_id, run_id=run_id, entity=entity, source_key=str(key), stage=stage,
                 reason=reason, record=record, created_at=now, first_seen_at=now, last_seen_at=now, attempts=1))
+        self.events.add(run_id, entity, key, "quarantined", detail={"stage": stage, "reason": short(reason)})
 
-    def resolve_quarantine(self, entity: str, keys: Iterable[str], resolution: str | None = None) -> int:
+    def resolve_quarantine(self, entity: str, keys: Iterable[str], resolution: str | None = None,
+                           run_id: str | None = None) -> int:
         """Resolve every open row of these records (``resolution`` says why, when it is not
-        that RO App now holds the record); returns how many rows."""
+        that RO App now holds the record); returns how many rows. Each record resolved gets
+        a ``resolved`` event (of ``run_id``; None: by a person)."""
         keys = [str(k) for k in keys]
         if not keys:
             return 0
+        where = (quarantine.c.store_id == self.store_id, quarantine.c.entity == entity,
+                 quarantine.c.source_key.in_(keys), quarantine.c.resolved_at.is_(None))
         with self.engine.begin() as c:
-            return c.execute(update(quarantine).where(
-                quarantine.c.store_id == self.store_id, quarantine.c.entity == entity,
-                quarantine.c.source_key.in_(keys), quarantine.c.resolved_at.is_(None)).values(
-                resolved_at=self.now(), resolution=resolution)).rowcount
+            held = sorted(set(c.execute(select(quarantine.c.source_key).where(*where)).scalars()))
+            done = c.execute(update(quarantine).where(*where).values(resolved_at=self.now(),
+                                                                     resolution=resolution)).rowcount
+        for key in held:
+            self.events.add(run_id, entity, key, "resolved", detail={"resolution": resolution} if resolution else None)
+        return done
 
     def purge_resolved_quarantine(self, keep_days: int) -> int:
         """Delete the quarantine rows resolved more than ``keep_days`` ago; returns how many.

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, and_, func, insert, inspect, select,
-    text, update,
+    JSON, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text, and_, func, insert, inspect,
+    select, text, update,
 )
 
 metadata = MetaData()
@@ -149,6 +149,38 @@ run_steps = Table(
     Column("finished_at", DateTime(timezone=True), nullable=False),
 )
 
+#: What happened to each record, run by run (``state.events``; read by ``history``): a new
+#: version read from Cartum, a client or product linked or created, an order created, its
+#: items added, changed or removed, its status changed, a comment posted, a quarantine and
+#: its resolution. Never a credential; an order's buyer phone and e-mail only, to find it.
+#: Bounded: rows older than the store's ``history_keep_days`` are deleted at a run's end.
+record_events = Table(
+    "record_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store_id", String(48), nullable=False),
+    Column("run_id", String(250)),                # None: done by a person (``quarantine resolve``)
+    Column("entity", String(16), nullable=False),
+    Column("source_key", String(200), nullable=False),  # the Cartum key: an order's number
+    Column("event", String(24), nullable=False),  # state.events.EVENTS
+    Column("roapp_id", Integer),
+    Column("version", String(64)),                # a read's content_hash
+    Column("phone_tail", String(9)),              # an order's buyer: the phone's last 9 digits, for the search
+    Column("email", String(320)),                 # lower-cased (as the transform cleans it)
+    Column("detail", JSON),                       # small, per event (state.events)
+    Column("settled_at", DateTime(timezone=True)),  # a read: when RO App held that version (or newer)
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_record_events_record", "store_id", "entity", "source_key"),
+    Index("ix_record_events_at", "store_id", "at"),
+    Index("ix_record_events_run", "store_id", "run_id"),
+    # the order search (``history.queries.find_orders``): by number or RO App id, in any store
+    Index("ix_record_events_source_key", "source_key"),
+    Index("ix_record_events_roapp_id", "roapp_id"),
+    Index("ix_record_events_phone_tail", "phone_tail"),
+    Index("ix_record_events_email", "email"),
+    # the oldest change not yet in RO App: the few unsettled reads, without reading the rest
+    Index("ix_record_events_pending", "store_id", "event", "settled_at", "at"),
+)
+
 #: The shared rate limiter's slots (``ratelimit.SharedRateLimiter``): one row per budget.
 rate_limit_buckets = Table(
     "rate_limit_buckets", metadata,
@@ -185,7 +217,7 @@ roapp_index_cursors = Table(
 
 #: Every table that holds a store's data (``StateStore.purge`` empties them for one store).
 STORE_TABLES = (store_state, cursors, id_map, product_articles, staged, runs, run_entities, run_steps,
-                validation_results, quarantine)
+                validation_results, quarantine, record_events)
 
 #: Cursors that earlier versions kept as ``store_state`` columns: (column, entity, cursor name).
 _OLD_CURSOR_COLUMNS = (("orders_watermark", "orders", "created"), ("customers_watermark", "clients", "registered"))
@@ -217,12 +249,18 @@ def _add_missing_columns(connection: Any) -> None:
                 last_seen_at=quarantine.c.created_at))
 
 
+#: Indexes later versions added to a table that already existed: ``upgrade`` creates them.
+_ADDED_INDEXES = (Index("ix_runs_started", runs.c.store_id, runs.c.started_at),)   # the latest runs of a store
+
+
 def upgrade(connection: Any, store_state_columns: set[str]) -> None:
     """Carry a state database written by an earlier version forward: its watermark columns
     of ``store_state`` become ``cursors`` rows (once; the old columns are left unread), so
     an upgraded store resumes instead of importing again; the columns added since to the
-    tables it has are added (``_ADDED_COLUMNS``)."""
+    tables it has are added (``_ADDED_COLUMNS``), and the indexes (``_ADDED_INDEXES``)."""
     _add_missing_columns(connection)
+    for index in _ADDED_INDEXES:
+        index.create(connection, checkfirst=True)
     for column, entity, name in _OLD_CURSOR_COLUMNS:
         if column not in store_state_columns:
             continue

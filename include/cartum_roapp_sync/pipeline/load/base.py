@@ -153,8 +153,9 @@ class EntityLoader:
                          counts.quarantined)
         counts.failed = 0
         # RO App holds every record written now and every unchanged one: their quarantine is over.
-        self.state.resolve_quarantine(self.entity.name, counts.done_keys + sorted(
-            {self.key(r) for r in records} - pending))
+        held = counts.done_keys + sorted({self.key(r) for r in records} - pending)
+        self.state.resolve_quarantine(self.entity.name, held, run_id=self.ctx.run_id)
+        self.state.events.settle(self.entity.name, held)
         log.info("load_%s: %d records: %s (%d matched existing RO App records), %.1f s", self.entity.name,
                  len(records), counts.as_counts(), counts.matched, time.monotonic() - started)
         return counts
@@ -199,6 +200,7 @@ class EntityLoader:
             return
         if wrote:
             self.counts.updated += 1
+            self.log_event(record, "updated", row.roapp_id)
         else:
             self.counts.unchanged += 1
 
@@ -213,6 +215,7 @@ class EntityLoader:
             self.state.record_synced(self.entity.name, key, existing, record.content_hash, details)
             counts.matched += 1
             counts.unchanged += 1
+            self.log_event(record, "linked", existing, {"ours": ours})
             log.info("%s %s: matched existing RO App record %s%s", self.entity.name, key, existing,
                      "" if ours else " (linked: the sync will not edit it)")
             self.adopted(record, existing, ours)
@@ -249,7 +252,14 @@ class EntityLoader:
         self.state.record_intent(self.entity.name, key, self.marker(record))
         roapp_id = self.write_once(lambda: int(create(body)["id"]), lambda: self._look_up(record), what=key)
         self.state.record_synced(self.entity.name, key, roapp_id, record.content_hash, self.details(record, row))
+        self.log_event(record, "created", roapp_id)
         return roapp_id
+
+    def log_event(self, record: Any, event: str, roapp_id: int | None = None,
+                  detail: dict[str, Any] | None = None) -> None:
+        """One event of the record's story (``state.events``), in this run."""
+        self.state.events.add(self.ctx.run_id, self.entity.name, self.key(record), event, roapp_id=roapp_id,
+                              detail=detail)
 
     def _look_up(self, record: Any) -> int | None:
         key = self.key(record)

@@ -161,6 +161,7 @@ class OrderLoader(EntityLoader):
                                        what=key)
             details = {"steps": [], "items": {}}
             self.state.record_created_id(ORDERS.name, key, roapp_id, details)
+            self.log_event(record, "created", roapp_id, {"client_key": record.client_key})
         elif not details:
             # Found by its marker. With an intent, a try died or lost its answer right after
             # the create: every step follows. With no trace at all the state was lost: the
@@ -171,6 +172,8 @@ class OrderLoader(EntityLoader):
                 self._relinked.add(key)
                 self.state.record_intent(ORDERS.name, key, self.marker(record), details)
             self.state.record_created_id(ORDERS.name, key, roapp_id, details)
+            self.log_event(record, "linked" if row is None else "created", roapp_id,
+                           {"ours": True, "found_by_marker": True})
         steps = set(details.get("steps") or [])
         # Only a try that got past the status may have posted the comment (the last step).
         comment_may_exist = "status" in steps
@@ -184,9 +187,12 @@ class OrderLoader(EntityLoader):
             stamp = self._set_status(roapp_id, int(record.roapp_status_id), check_first=resumed)
             details = {**details, "steps": sorted(steps | {"status"}), "modified_at": stamp}
             self.state.record_progress(ORDERS.name, key, details)
+            self.log_event(record, "status_changed", roapp_id, {"roapp_status_id": record.roapp_status_id,
+                                                               "cartum_status": record.cartum_status})
             steps.add("status")
         if "comment" not in steps:
             self._post_comment(roapp_id, record.delivery_comment, details, check_first=comment_may_exist)
+            self.log_event(record, "comment_added", roapp_id, {"comment": "delivery and payment"})
         final = {**self.details(record, None), "items": details.get("items") or {}}
         self.state.record_synced(ORDERS.name, key, roapp_id, record.content_hash, final)
         return roapp_id
@@ -278,6 +284,7 @@ class OrderLoader(EntityLoader):
         unowned = [i for i in present if int(i["id"]) not in set(owned.values())]
         for line_key in [lk for lk in owned if lk not in mine]:
             del owned[line_key]  # deleted in RO App: added again below if still wanted
+        story: dict[str, list[dict[str, Any]]] = {"items_added": [], "items_changed": [], "items_removed": []}
 
         def save() -> None:
             details["pending_items"] = sorted(pending)
@@ -308,6 +315,7 @@ class OrderLoader(EntityLoader):
                     del owned[repriced]
                     self._update_item(roapp_id, item, line, {**_item_changes(item, line), "quantity": line["quantity"],
                                                              "price": line["price"]})
+                    story["items_changed"].append(_line_story(line_key, line))
                     owned[line_key] = int(item["id"])
                     save()
                     continue
@@ -318,6 +326,7 @@ class OrderLoader(EntityLoader):
                     lambda: self._find_new_item(roapp_id, line, set(owned.values()) | set(by_id)),
                     what=f"order {roapp_id} item {line_key}")
                 owned[line_key] = int(added["id"])
+                story["items_added"].append(_line_story(line_key, line))
                 pending.discard(line_key)
                 save()
                 continue
@@ -326,6 +335,7 @@ class OrderLoader(EntityLoader):
             changes = _item_changes(item, line)
             if changes:
                 self._update_item(roapp_id, item, line, changes)
+                story["items_changed"].append(_line_story(line_key, line))
             elif known:
                 continue  # nothing changed for this line: nothing to record
             save()
@@ -335,8 +345,12 @@ class OrderLoader(EntityLoader):
             except NotFoundError:
                 pass  # already gone: deleted in RO App, or by a try whose answer was lost
             owned.pop(line_key, None)
+            story["items_removed"].append({"line": line_key, "quantity": float(item.get("quantity") or 0)})
             save()
         details.pop("pending_items", None)
+        for event, lines in story.items():
+            if lines:
+                self.log_event(record, event, roapp_id, {"lines": lines})
         return details
 
     def _add_item(self, roapp_id: int, line: dict[str, Any], line_key: str) -> dict[str, Any]:
@@ -432,10 +446,13 @@ class OrderLoader(EntityLoader):
             details["lines"] = _lines(record)
             self.state.record_progress(ORDERS.name, key, details)
         if details.get("roapp_status_id") != record.roapp_status_id:
+            before = details.get("roapp_status_id")
             self._set_status(roapp_id, int(record.roapp_status_id), f"Cartum status changed to {record.cartum_status}",
                              check_first=resumed)
             details.update(roapp_status_id=record.roapp_status_id)
             self.state.record_progress(ORDERS.name, key, details)
+            self.log_event(record, "status_changed", roapp_id, {"roapp_status_id": record.roapp_status_id,
+                                                               "from": before, "cartum_status": record.cartum_status})
         details["cartum_status"] = record.cartum_status
         if details.get("fields_at") != record.content_hash:
             body: dict[str, Any] = {"custom_fields": self._custom_values(record)}
@@ -451,6 +468,7 @@ class OrderLoader(EntityLoader):
         if details.get("comment") != record.delivery_comment or details.get("paid") != record.paid:
             self._post_comment(roapp_id, "Updated from Cartum:\n" + record.delivery_comment, details,
                                check_first=resumed)
+            self.log_event(record, "comment_added", roapp_id, {"comment": "updated from Cartum"})
         final = {**self.details(record, row), "items": details.get("items") or {}}
         for transient in ("updating", "fields_at", "pending_items"):
             final.pop(transient, None)
@@ -494,6 +512,11 @@ class OrderLoader(EntityLoader):
 
 
 MARKER = re.compile(r"\[cartum:[a-z0-9_]+:[^\]]+\]")
+
+
+def _line_story(line_key: str, line: dict[str, Any]) -> dict[str, Any]:
+    """An item as an event tells it: its line (product@price), quantity and discount."""
+    return {"line": line_key, "quantity": line["quantity"], "discount": line["discount"]}
 
 
 def _line_key(product_key: Any, price: float) -> str:
