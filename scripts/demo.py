@@ -54,16 +54,24 @@ STATUS_MATCH = {"New": "New", "Processing": "In work", "Delivered": "Delivered",
 
 
 def airflow_settings(port: int) -> dict[str, dict[str, str]]:
-    """The demo Airflow's settings, by section: written to ``airflow.cfg``."""
+    """The demo Airflow's settings, by section: written to ``airflow.cfg``. The secrets
+    are generated here as Airflow does when it writes its own default file: every component
+    (scheduler, API server, task processes) must read the same ones."""
+    from base64 import b64encode
+
+    from cryptography.fernet import Fernet
+
     return {
         "core": {"dags_folder": str(ROOT / "dags"), "load_examples": "False",
+                 "fernet_key": Fernet.generate_key().decode(),
                  "dags_are_paused_at_creation": "False",
                  "execution_api_server_url": f"http://127.0.0.1:{port}/execution/",
                  "simple_auth_manager_users": "admin:admin",
                  # the connection forms' Test button (Airflow ships it disabled)
                  "test_connection": "Enabled"},
         "dag_processor": {"refresh_interval": "5"},
-        "api": {"port": str(port)},
+        "api": {"port": str(port), "secret_key": b64encode(os.urandom(16)).decode()},
+        "api_auth": {"jwt_secret": b64encode(os.urandom(16)).decode()},
     }
 
 
@@ -146,8 +154,9 @@ class Demo:
         self.processes: list[subprocess.Popen] = []
         # Airflow's settings go to airflow.cfg in AIRFLOW_HOME, not into this process's
         # environment: the tool (cartum-roapp stores ...) then reads the same settings.
-        self.env = {**os.environ, "AIRFLOW_HOME": str(AIRFLOW_HOME), "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
-                    "PYTHONPATH": str(ROOT / "include")}
+        # The package is installed in the venv (setup_env.sh), so no PYTHONPATH: include/
+        # would list its entry points a second time (its egg-info from the editable install).
+        self.env = {**os.environ, "AIRFLOW_HOME": str(AIRFLOW_HOME), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
         self.names: dict[int, str] = {}
         self.api = f"http://127.0.0.1:{args.airflow_port}"
         self.session = requests.Session()

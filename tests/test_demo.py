@@ -85,3 +85,25 @@ def test_the_demo_starts_both_sandboxes_on_its_profile(profile, tmp_path):
             assert store.managers and all(isinstance(i, int) for i in store.managers)
     finally:
         runner.stop_all()
+
+
+def test_the_demos_airflow_settings_are_in_airflow_cfg_where_the_tool_reads_them(tmp_path):
+    """Airflow and the tool (``cartum-roapp stores ...``, run with the demo's AIRFLOW_HOME)
+    read one ``airflow.cfg``: the tool sees that DAGs start unpaused, and every component
+    gets the same secrets."""
+    import os
+
+    demo = load_demo()
+    demo.set_workdir(tmp_path)
+    path = demo.write_airflow_cfg(8123)
+    assert path == tmp_path / "airflow" / "airflow.cfg"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["AIRFLOW_HOME"] = str(path.parent)
+    read = ("from airflow.configuration import conf; "
+            "print(conf.getboolean('core', 'dags_are_paused_at_creation'), conf.get('core', 'test_connection'), "
+            "conf.get('api', 'port'), conf.get('core', 'dags_folder'), conf.get('api_auth', 'jwt_secret'))")
+    first, second = (subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True,
+                                    timeout=120, check=True).stdout.split() for _ in range(2))
+    assert first[:4] == ["False", "Enabled", "8123", str(ROOT / "dags")]
+    assert first[4] and first == second  # the JWT secret is in the file, not made up per process
+    assert "test_connection = Enabled" in path.read_text()
