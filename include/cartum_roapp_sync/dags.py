@@ -100,10 +100,19 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
 
 
 def _push_run_note(ctx: Any, context: dict[str, Any]) -> None:
+    """Leaves the quarantine warning for the run's note (see ``airflow_plugin``). A state
+    database that cannot answer costs the note only, not the outcome ``finish_run`` reports."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from .airflow_plugin import RUN_NOTE_KEY
     from .pipeline.steps import run_note
 
-    note = run_note(ctx)
+    try:
+        note = run_note(ctx)
+    except SQLAlchemyError as exc:
+        log.warning("the run's quarantine note was not written (state database: %s); the quarantine table "
+                    "holds the records", type(exc).__name__)
+        return
     if note:
         context["ti"].xcom_push(key=RUN_NOTE_KEY, value=note)
 

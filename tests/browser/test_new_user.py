@@ -105,7 +105,7 @@ def test_a_run_that_quarantined_an_order_says_so_in_its_note(running_demo, brows
     browser.screenshot("run-note")
     # the DAG's docs say where the rest is
     browser.driver.get(f"{running_demo.url}/dags/{DAG_ID}")
-    docs = browser.wait_for(lambda d: (d.find_elements(By.XPATH, "//button[contains(., 'Dag Docs')]") or [None])[0],
+    docs = browser.wait_for(lambda d: (d.find_elements(By.CSS_SELECTOR, "button[aria-label='Dag Docs']") or [None])[0],
                             60, "the DAG docs button")
     docs.click()
     browser.wait_for(lambda d: "Quarantined records" in d.find_element(By.TAG_NAME, "body").text, 60, "the DAG docs")
