@@ -53,6 +53,37 @@ STATUS_MATCH = {"New": "New", "Processing": "In work", "Delivered": "Delivered",
                 "Canceled / Not delivered": "Canceled", "Canceled": "Canceled"}
 
 
+def airflow_settings(port: int) -> dict[str, dict[str, str]]:
+    """The demo Airflow's settings, by section: written to ``airflow.cfg``. The secrets
+    are generated here as Airflow does when it writes its own default file: every component
+    (scheduler, API server, task processes) must read the same ones."""
+    from base64 import b64encode
+
+    from cryptography.fernet import Fernet
+
+    return {
+        "core": {"dags_folder": str(ROOT / "dags"), "load_examples": "False",
+                 "fernet_key": Fernet.generate_key().decode(),
+                 "dags_are_paused_at_creation": "False",
+                 "execution_api_server_url": f"http://127.0.0.1:{port}/execution/",
+                 "simple_auth_manager_users": "admin:admin",
+                 # the connection forms' Test button (Airflow ships it disabled)
+                 "test_connection": "Enabled"},
+        "dag_processor": {"refresh_interval": "5"},
+        "api": {"port": str(port), "secret_key": b64encode(os.urandom(16)).decode()},
+        "api_auth": {"jwt_secret": b64encode(os.urandom(16)).decode()},
+    }
+
+
+def write_airflow_cfg(port: int) -> Path:
+    """``airflow.cfg`` in the demo's AIRFLOW_HOME; every other setting keeps Airflow's default."""
+    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    path = AIRFLOW_HOME / "airflow.cfg"
+    path.write_text("".join(f"[{section}]\n" + "".join(f"{key} = {value}\n" for key, value in values.items()) + "\n"
+                            for section, values in airflow_settings(port).items()))
+    return path
+
+
 def set_workdir(path: Path) -> None:
     global DEMO, AIRFLOW_HOME, STATE_DB
     DEMO, AIRFLOW_HOME, STATE_DB = path, path / "airflow", path / "cartum_roapp_state.db"
@@ -121,14 +152,12 @@ class Demo:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.processes: list[subprocess.Popen] = []
-        self.env = {**os.environ, "AIRFLOW_HOME": str(AIRFLOW_HOME), "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
-                    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-                    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                    "AIRFLOW__API__PORT": str(args.airflow_port),
-                    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{args.airflow_port}/execution/",
-                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-                    "PYTHONPATH": str(ROOT / "include")}
+        # Airflow's settings go to airflow.cfg in AIRFLOW_HOME, not into this process's
+        # environment: the tool (cartum-roapp stores ...) then reads the same settings.
+        # The package is installed in the venv (setup_env.sh), so no PYTHONPATH: include/
+        # would list its entry points a second time (its egg-info from the editable install).
+        self.env = {**os.environ, "AIRFLOW_HOME": str(AIRFLOW_HOME), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+        self.names: dict[int, str] = {}
         self.api = f"http://127.0.0.1:{args.airflow_port}"
         self.session = requests.Session()
         self.airflow_log = DEMO / "airflow-standalone.log"
@@ -162,23 +191,30 @@ class Demo:
 
     # --- processes ----------------------------------------------------------------------
 
-    def start(self, name: str, command: list[str]) -> tuple[subprocess.Popen, Path]:
+    def start(self, name: str, command: list[str], label: str = "") -> tuple[subprocess.Popen, Path]:
+        """Starts ``command`` with its output in ``<name>.log``; ``label`` names it when stopped."""
         log = DEMO / f"{name}.log"
         handle = open(log, "w")
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT,
                                    start_new_session=True)
         self.processes.append(process)
+        self.names[process.pid] = label or name
         return process, log
 
-    def stop_all(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+    def stop_all(self, verbose: bool = False) -> None:
+        running = [p for p in reversed(self.processes) if p.poll() is None]
+        if verbose and running:
+            say("stopping " + ", ".join(self.names.get(p.pid, str(p.pid)) for p in running)
+                + f"; logs, Airflow's and the state database stay in {DEMO}")
+        for process in running:
+            os.killpg(process.pid, signal.SIGTERM)
         for process in self.processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        if verbose and running:
+            say("stopped")
 
     def airflow(self, *args: str) -> str:
         result = subprocess.run([str(VENV_BIN / "airflow"), *args], env=self.env, cwd=ROOT, capture_output=True,
@@ -208,8 +244,8 @@ class Demo:
             f"and the RO App sandbox ({a.roapp_rate} requests/s per key) at {self.roapp_url}, "
             f"both on the {a.profile} profile")
         cartum_command, roapp_command = self.sandbox_commands(cartum_port, roapp_port)
-        cartum, cartum_log = self.start("cartum-sandbox", cartum_command)
-        roapp, roapp_log = self.start("roapp-sandbox", roapp_command)
+        cartum, cartum_log = self.start("cartum-sandbox", cartum_command, f"the Cartum sandbox ({self.cartum_url})")
+        roapp, roapp_log = self.start("roapp-sandbox", roapp_command, f"the RO App sandbox ({self.roapp_url})")
         wait_for("the Cartum sandbox", lambda: requests.get(f"{self.cartum_url}/_sandbox/faults", timeout=2).ok,
                  60, cartum, cartum_log)
         wait_for("the RO App sandbox", lambda: requests.get(f"{self.roapp_url}/_sandbox/faults", timeout=2).ok,
@@ -238,7 +274,8 @@ class Demo:
         return {"requests_per_second": 20, "user_agent": default_user_agent()}
 
     def configure_airflow(self) -> None:
-        say(f"preparing Airflow in {AIRFLOW_HOME} (metadata database: SQLite)")
+        cfg = write_airflow_cfg(self.args.airflow_port)
+        say(f"preparing Airflow in {AIRFLOW_HOME} (metadata database: SQLite; settings in {cfg})")
         self.airflow("db", "migrate")
         connections = {
             "cartum_demo": ["--conn-type", "cartum", "--conn-host", self.cartum_url, "--conn-login", CARTUM_LOGIN,
@@ -258,7 +295,8 @@ class Demo:
 
     def start_airflow(self) -> None:
         say(f"starting airflow standalone (UI and API on {self.api}); log: {DEMO / 'airflow-standalone.log'}")
-        process, log = self.start("airflow-standalone", [str(VENV_BIN / "airflow"), "standalone"])
+        process, log = self.start("airflow-standalone", [str(VENV_BIN / "airflow"), "standalone"],
+                                  f"airflow standalone (scheduler, DAG processor, triggerer, API server at {self.api})")
         wait_for("the Airflow API server", lambda: requests.get(f"{self.api}/api/v2/monitor/health", timeout=5).ok,
                  300, process, log)
         wait_for("the generated admin password", self.password, 120, process, log)
@@ -319,6 +357,8 @@ class Demo:
             progress = ", ".join(f"{t['task_id']}={t['state']}" for t in tasks if t["state"] not in (None, "success"))
             done = sum(t["state"] == "success" for t in tasks)
             line = f"{run['state']}: {done}/{len(tasks)} tasks done" + (f" ({progress})" if progress else "")
+            if run["state"] == "queued":
+                line += self.queued_behind(run_id)
             if line != last:
                 say(f"[{time.monotonic() - started:5.0f} s] {line}")
                 last = line
@@ -328,6 +368,22 @@ class Demo:
             if time.monotonic() - started > self.args.timeout:
                 raise SystemExit(f"the run did not finish within {self.args.timeout} s")
             time.sleep(3)
+
+    def queued_behind(self, run_id: str) -> str:
+        """Why a queued run waits: the DAG runs one run at a time (``max_active_runs=1``),
+        and the scheduler's own first run (the first import) may have started before it."""
+        running = self.call(f"listing the running runs of {DAG_ID}", "GET", f"/api/v2/dags/{DAG_ID}/dagRuns",
+                            params={"state": "running"}).json()["dag_runs"]
+        others = [r for r in running if r["dag_run_id"] != run_id]
+        if not others:
+            return ""
+        other = others[0]
+        tasks = self.call(f"listing the task instances of {other['dag_run_id']}", "GET",
+                          f"/api/v2/dags/{DAG_ID}/dagRuns/{other['dag_run_id']}/taskInstances").json()["task_instances"]
+        done = sum(t["state"] == "success" for t in tasks)
+        started_by = "the scheduler's" if other.get("run_type") == "scheduled" else "another"
+        return (f"; waiting behind {started_by} run {other['dag_run_id']} ({done}/{len(tasks)} tasks done; "
+                f"one run at a time, so it starts when that one ends)")
 
     def report(self, run: dict) -> None:
         from sqlalchemy import create_engine, select
@@ -368,6 +424,8 @@ class Demo:
         print(f"Airflow UI: {self.api}   login: admin / {self.password()}")
         print(f"State database (run history, quarantine): {STATE_DB}")
         print(f"Sandbox admin APIs: {self.cartum_url}/_sandbox/state  {self.roapp_url}/_sandbox/state")
+        print(f"The tool against this Airflow (same settings: {AIRFLOW_HOME / 'airflow.cfg'}):")
+        print(f"  AIRFLOW_HOME={AIRFLOW_HOME} {VENV_BIN / 'cartum-roapp'} stores list")
 
 
 def managers(roapp_state: dict, location: int) -> str | list[int]:
@@ -418,7 +476,9 @@ def main() -> None:
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
-        pass
+        print(flush=True)
+        say("Ctrl+C")
+        demo.stop_all(verbose=True)
     finally:
         demo.stop_all()
 

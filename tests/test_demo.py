@@ -85,3 +85,49 @@ def test_the_demo_starts_both_sandboxes_on_its_profile(profile, tmp_path):
             assert store.managers and all(isinstance(i, int) for i in store.managers)
     finally:
         runner.stop_all()
+
+
+def test_the_demos_airflow_settings_are_in_airflow_cfg_where_the_tool_reads_them(tmp_path):
+    """Airflow and the tool (``cartum-roapp stores ...``, run with the demo's AIRFLOW_HOME)
+    read one ``airflow.cfg``: the tool sees that DAGs start unpaused, and every component
+    gets the same secrets."""
+    import os
+
+    demo = load_demo()
+    demo.set_workdir(tmp_path)
+    path = demo.write_airflow_cfg(8123)
+    assert path == tmp_path / "airflow" / "airflow.cfg"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["AIRFLOW_HOME"] = str(path.parent)
+    read = ("from airflow.configuration import conf; "
+            "print(conf.getboolean('core', 'dags_are_paused_at_creation'), conf.get('core', 'test_connection'), "
+            "conf.get('api', 'port'), conf.get('core', 'dags_folder'), conf.get('api_auth', 'jwt_secret'))")
+    first, second = (subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True,
+                                    timeout=120, check=True).stdout.split() for _ in range(2))
+    assert first[:4] == ["False", "Enabled", "8123", str(ROOT / "dags")]
+    assert first[4] and first == second  # the JWT secret is in the file, not made up per process
+    assert "test_connection = Enabled" in path.read_text()
+
+
+def test_a_queued_run_says_which_run_it_waits_behind(tmp_path):
+    """The triggered run waits behind the scheduler's first import (one run at a time): the
+    progress line names that run and how far it is, instead of a bare ``queued: 0/11``."""
+    from types import SimpleNamespace
+
+    demo = load_demo()
+    demo.set_workdir(tmp_path)
+    runner = demo.Demo(demo.parse_args(["--workdir", str(tmp_path)]))
+    scheduled = "scheduled__2026-11-29T10:35:00+00:00"
+    answers = {
+        f"/api/v2/dags/{demo.DAG_ID}/dagRuns": {"dag_runs": [
+            {"dag_run_id": "manual__mine", "run_type": "manual"},
+            {"dag_run_id": scheduled, "run_type": "scheduled"}]},
+        f"/api/v2/dags/{demo.DAG_ID}/dagRuns/{scheduled}/taskInstances": {"task_instances": [
+            {"state": "success"}] * 4 + [{"state": "running"}] + [{"state": None}] * 6},
+    }
+    runner.call = lambda what, method, path, **kwargs: SimpleNamespace(json=lambda: answers[path])
+    assert runner.queued_behind("manual__mine") == (
+        f"; waiting behind the scheduler's run {scheduled} (4/11 tasks done; one run at a time, so it starts "
+        f"when that one ends)")
+    answers[f"/api/v2/dags/{demo.DAG_ID}/dagRuns"] = {"dag_runs": [{"dag_run_id": "manual__mine"}]}
+    assert runner.queued_behind("manual__mine") == ""

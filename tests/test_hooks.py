@@ -66,6 +66,25 @@ def test_roapp_test_connection_fails_clearly_on_a_wrong_key(roapp_sandbox, monke
     assert "rejected the API key" in message and "wrong-key-1234" not in message
 
 
+@pytest.mark.parametrize("hook", [CartumHook, RoAppHook])
+def test_the_test_of_an_unreachable_host_says_what_to_check(hook, monkeypatch):
+    import socket
+
+    from cartum_roapp_sync.transport import RetryPolicy
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    set_connection(monkeypatch, "closed", conn_type=hook.conn_type, host=f"http://127.0.0.1:{port}", login="a",
+                   password="secret-value-77")
+    ok, message = hook("closed", retry=RetryPolicy(max_attempts=2, base_delay=0.01)).test_connection()
+    assert not ok
+    assert f"127.0.0.1:{port}" in message and "still failing after 2 attempts" in message
+    assert message.endswith("Check the URL (scheme, host and port) and that the service is up and reachable "
+                            "from Airflow, then test again.")
+    assert "next run" not in message and "secret-value-77" not in message
+
+
 def test_roapp_hook_shares_the_rate_limit_through_the_state_database(roapp_sandbox, monkeypatch, tmp_path):
     set_connection(monkeypatch, "roapp_test", conn_type="roapp", host=roapp_sandbox.url, password=ROAPP_KEY)
     set_connection(monkeypatch, "cartum_roapp_state", conn_type="sqlite", host=str(tmp_path / "state.db"))

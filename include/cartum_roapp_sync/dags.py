@@ -60,6 +60,12 @@ the DAG with **reconcile** switched on (Trigger DAG → run parameters, or
 What it found is counted in the run history (`runs.found_by_reconcile`, `runs.warnings`).
 
 Run history, counts and quarantined records are in the state database (see the README).
+**Quarantined records.** A run that held records back says so in its note (the run's
+"Note" in the grid: the count and the first reasons). All of them, with the record and how
+often each failed, are in the state database's `quarantine` table (connection
+`cartum_roapp_state`; without it `$AIRFLOW_HOME/cartum_roapp_state.db`):
+`SELECT entity, source_key, stage, reason, attempts FROM quarantine WHERE store_id = '{store_id}'
+AND resolved_at IS NULL ORDER BY id;`
 """
 
 #: The run parameter shown in the trigger form: a reconcile pass on demand.
@@ -82,12 +88,33 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
         if step == "start_run" and reconcile_asked(context):
             ctx.state.request_reconcile()   # honoured by this run's plan, like the CLI's request
         if step == "finish_run":
-            return _summary_for_xcom(finish_run(ctx))
+            try:
+                return _summary_for_xcom(finish_run(ctx))
+            finally:  # a failed run's note warns too; the plugin's listener writes it
+                _push_run_note(ctx, context)
         run_step(step, ctx)
         return None
     except (FatalStepError, FatalApiError, ConfigError) as exc:
         # Retrying will not help: fail now, with the message the user needs.
         raise AirflowFailException(str(exc)) from exc
+
+
+def _push_run_note(ctx: Any, context: dict[str, Any]) -> None:
+    """Leaves the quarantine warning for the run's note (see ``airflow_plugin``). A state
+    database that cannot answer costs the note only, not the outcome ``finish_run`` reports."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .airflow_plugin import RUN_NOTE_KEY
+    from .pipeline.steps import run_note
+
+    try:
+        note = run_note(ctx)
+    except SQLAlchemyError as exc:
+        log.warning("the run's quarantine note was not written (state database: %s); the quarantine table "
+                    "holds the records", type(exc).__name__)
+        return
+    if note:
+        context["ti"].xcom_push(key=RUN_NOTE_KEY, value=note)
 
 
 def previous_success(context: dict[str, Any]) -> datetime | None:

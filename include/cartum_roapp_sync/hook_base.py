@@ -13,9 +13,13 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from airflow.sdk import BaseHook
 
-from .transport import ApiError
+from .transport import NEXT_RUN_RETRIES, ApiError
 
 Client = TypeVar("Client")
+
+#: How a failed Test ends when the service did not answer (instead of NEXT_RUN_RETRIES).
+TEST_AGAIN = (" Check the URL (scheme, host and port) and that the service is up and reachable from Airflow, "
+              "then test again.")
 
 #: Seconds a request may take, unless the connection's extra ``timeout`` says otherwise.
 DEFAULT_TIMEOUT = 30.0
@@ -60,4 +64,5 @@ class ApiClientHook(BaseHook, Generic[Client]):
         try:
             return True, self._build_client(shared_limit=False).check()
         except self.test_errors as exc:
-            return False, str(exc)
+            # No run is involved here: say what to check, not that a run will retry.
+            return False, str(exc).replace(NEXT_RUN_RETRIES, TEST_AGAIN)

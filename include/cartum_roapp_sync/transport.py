@@ -44,6 +44,10 @@ READ_CHUNK_BYTES = 64 * 1024
 SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 
 
+#: How a retriable failure's message ends; the connection Test says what to check instead.
+NEXT_RUN_RETRIES = " The service may be down or overloaded; the next run will try again."
+
+
 class ApiError(Exception):
     """An API call failed. ``retriable`` says whether the same call may succeed later."""
 
@@ -316,7 +320,7 @@ class Transport:
         not_applied = "" if repeat else f" {self.system} did not apply it (it was refused or never reached)."
         raise RetriableApiError(
             f"{self.system} {method} {url} still failing after {self.retry.max_attempts} attempts: {last_problem}."
-            f"{not_applied} The service may be down or overloaded; the next run will try again.",
+            f"{not_applied}{NEXT_RUN_RETRIES}",
             status=last_status)
 
     def _read_body(self, response: requests.Response, method: str, path: str) -> None:

@@ -87,6 +87,23 @@ class RunningDemo:
     def text(self) -> str:
         return "".join(self.output)
 
+    def sandbox_url(self, system: str) -> str:
+        """The base URL of the ``cartum`` or ``roapp`` sandbox, from the demo's report."""
+        line = [line for line in self.output if line.startswith("Sandbox admin APIs: ")][-1]
+        urls = [word[:-len("/_sandbox/state")] for word in line.split() if word.endswith("/_sandbox/state")]
+        return urls[0 if system == "cartum" else 1]
+
+    def api(self):
+        """A requests session logged into Airflow's REST API as the demo's admin."""
+        import requests
+
+        session = requests.Session()
+        token = session.post(f"{self.url}/auth/token", json={"username": self.username, "password": self.password},
+                             timeout=30)
+        token.raise_for_status()
+        session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        return session
+
 
 @pytest.fixture(scope="session")
 def running_demo(tmp_path_factory) -> RunningDemo:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from cartum_roapp_sync.pipeline.steps import run_note
 from cartum_roapp_sync.state.store import quarantine
 from tests.pipeline import checks
 from tests.pipeline.e2e import Sync
@@ -56,6 +57,11 @@ def test_unmapped_and_rejected_orders_are_quarantined_and_retried(sync):
     refused = [r for r in sync.roapp.admin.requests() if r["status"] == 422]
     assert [(r["method"], r["path"]) for r in refused] == [("POST", "/v2/orders")]
     assert checks.marker(config.store_id, rejected) in refused[0]["body"]["manager_notes"]
+    # the run's note (written into Airflow by the plugin's listener) counts them and names
+    # the first reasons
+    note = run_note(sync.harness.context("import"))
+    assert note.startswith("⚠ Quarantined: 2 record(s)") and "`quarantine` table" in note
+    assert f"orders {unmapped} (quality): " in note and f"orders {rejected} (load): " in note and message in note
 
     # RO App accepts it again: the next run loads it and resolves its quarantine row
     sync.roapp.admin.action("clear_rejects")
@@ -77,4 +83,5 @@ def test_unmapped_and_rejected_orders_are_quarantined_and_retried(sync):
     assert summary["run"]["status"] == "success" and summary["entities"]["orders"]["quarantined"] == 0
     checks.check_orders(sync.cartum.admin.state(), matched.view(), matched.config, expected)
     assert matched.state.open_quarantine() == []
+    assert run_note(matched.harness.context("matched")) is None  # nothing held back: no warning
     checks.assert_no_duplicates(matched.view())

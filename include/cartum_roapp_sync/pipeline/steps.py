@@ -182,6 +182,27 @@ def run_step(name: str, ctx: RunContext) -> Any:
     return result
 
 
+#: How many quarantine reasons a run's note names; all of them are in the state database.
+NOTE_REASONS = 3
+#: How much of one reason the note keeps (Airflow keeps 1000 characters of a note).
+NOTE_REASON_CHARS = 160
+
+
+def run_note(ctx: RunContext) -> str | None:
+    """The warning for the run's note when the run quarantined records: the count and the
+    first reasons; None when it quarantined nothing."""
+    count, first = ctx.state.run_quarantine(ctx.run_id, NOTE_REASONS)
+    if not count:
+        return None
+    reasons = "\n".join(
+        f"- {row['entity']} {row['source_key']} ({row['stage']}): "
+        f"{row['reason'] if len(row['reason']) <= NOTE_REASON_CHARS else row['reason'][:NOTE_REASON_CHARS] + '…'}"
+        for row in first)
+    return (f"⚠ Quarantined: {count} record(s) held back from RO App in this run (retried on later runs). "
+            f"First reasons:\n{reasons}\nAll of them: the `quarantine` table of the state database "
+            f"(this DAG's docs say how to read it).")
+
+
 def finish_run(ctx: RunContext) -> dict[str, Any]:
     """Record the run's outcome and summary; raise when any step did not finish, so that
     the Airflow run fails too."""

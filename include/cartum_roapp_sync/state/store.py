@@ -406,6 +406,19 @@ class StateStore:
                 quarantine.c.store_id == self.store_id, quarantine.c.run_id == run_id,
                 quarantine.c.entity == entity)).scalar_one())
 
+    def run_quarantine(self, run_id: str, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """How many records this run quarantined (each once, any entity) and its first
+        ``limit`` quarantine rows (entity, source_key, stage, reason), oldest first."""
+        records = select(quarantine.c.entity, quarantine.c.source_key).distinct().where(
+            quarantine.c.store_id == self.store_id, quarantine.c.run_id == run_id).subquery()
+        with self.engine.connect() as c:
+            count = int(c.execute(select(func.count()).select_from(records)).scalar_one())
+            first = c.execute(select(quarantine.c.entity, quarantine.c.source_key, quarantine.c.stage,
+                                     quarantine.c.reason).where(
+                quarantine.c.store_id == self.store_id, quarantine.c.run_id == run_id)
+                .order_by(quarantine.c.id).limit(limit)).mappings().all()
+        return count, [dict(row) for row in first]
+
     def open_quarantine(self, entity: str | None = None) -> list[dict[str, Any]]:
         query = select(quarantine).where(quarantine.c.store_id == self.store_id, quarantine.c.resolved_at.is_(None))
         if entity:
