@@ -58,7 +58,8 @@ def test_wheel_keeps_the_entry_points(wheel, wheel_files):
     [name] = [name for name in wheel_files if name.endswith(".dist-info/entry_points.txt")]
     entry_points = wheel.read(name).decode()
     assert "provider_info = cartum_roapp_sync.provider:get_provider_info" in entry_points
-    assert "[airflow.plugins]\ncartum_roapp_sync = cartum_roapp_sync.airflow_plugin:CartumRoAppPlugin" in entry_points
+    assert "cartum_roapp_sync = cartum_roapp_sync.airflow_plugin:CartumRoAppPlugin" in entry_points
+    assert "cartum_roapp_history = cartum_roapp_sync.history.plugin:CartumRoAppHistoryPlugin" in entry_points
     assert "cartum-roapp = cartum_roapp_sync.setup.cli:main" in entry_points
 
 
