@@ -1,5 +1,7 @@
 """Reading a store: the run plan, then orders, products and customers, kept in the run's
-data (``rundata``) for the transform step.
+data (``rundata``) for the transform step. Every record read passes the boundary first
+(``boundary``, ``cartum.records``): a malformed one is quarantined there (stage ``shape``)
+and nothing after it sees it; its creation time, when not sane, never reaches a cursor.
 
 Cartum has no "modified since" filter, so a run reads (1) orders created since the
 orders cursor (the watermark, ``state.cursors``) minus an overlap in the store's
