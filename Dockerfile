@@ -7,3 +7,6 @@ COPY --chown=airflow:0 requirements.txt pyproject.toml README.md /opt/cartum-roa
 COPY --chown=airflow:0 include /opt/cartum-roapp-sync/include
 RUN pip install --no-cache-dir -r /opt/cartum-roapp-sync/requirements.txt \
  && pip install --no-cache-dir --no-deps -e /opt/cartum-roapp-sync
+# The admin's password file (airflow-init writes it, the api-server reads it) lives on the
+# named volume mounted here; the folder is made as the airflow user so that the volume is too.
+RUN mkdir -p /opt/airflow/auth

@@ -9,6 +9,13 @@ beside the code that uses them.
 
 from __future__ import annotations
 
+# --- Both APIs: what a working API never does (the read limits) --------------------
+
+#: No answer of either API is bigger [assumed: a catalog/export page of 500 products with
+#: long descriptions in three languages stays well under it]; a bigger one is refused
+#: unread (``transport``).
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+
 # --- Cartum -------------------------------------------------------------------------
 
 #: No rate limit is documented; we throttle politely per store anyway.
@@ -43,6 +50,15 @@ CARTUM_CHALLENGE_MARKERS = ("<script", "challenge", "enable javascript", "checki
 #: Order ids sent in one ``orders/get`` call (bodies over ~130 KB get the connection
 #: dropped [code]; 200 ids stay far below that).
 CARTUM_IDS_PER_CALL = 200
+
+#: The read limits (``cartum.client``): answers one read (a creation window of
+#: ``orders/get``, a whole ``catalog/export``, a ``users/export``) may take, and distinct
+#: records it may hold [assumed: a window is read in slices of about 75 orders, so 2,500
+#: answers are ~150,000 orders; a Cartum store's catalogue or customers stay below
+#: 150,000]. A store that really holds more raises them by its connection's extras
+#: ``max_pages_per_read`` / ``max_rows_per_read``.
+CARTUM_MAX_PAGES_PER_READ = 2_500
+CARTUM_MAX_ROWS_PER_READ = 150_000
 
 #: The Cartum facts the live probe (``cartum-roapp probe``) checks, each with the public
 #: source behind it; the checks themselves are in ``probe.cartum``.

@@ -57,6 +57,9 @@ STORE_SCHEMA: dict[str, Any] = {
         "manager_roles": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
         "backfill_chunk": {"type": "integer", "minimum": 1},
         "load_budget_minutes": {"type": "number", "exclusiveMinimum": 0},
+        # The Celery queue of the store's tasks (CeleryExecutor): a heavy RO App account on
+        # workers of its own (README: "Production deployment").
+        "queue": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
     },
 }
 
@@ -101,6 +104,7 @@ class StoreConfig:
     # A load step starts no new record this long after it began (Airflow's execution_timeout
     # is 2 h, ``dags.DEFAULT_ARGS``): it stops cleanly and its retry resumes.
     load_budget_minutes: float = 105
+    queue: str | None = None           # the Celery queue of its tasks (None: Airflow's default queue)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -115,6 +119,8 @@ class StoreConfig:
         data["skip_statuses_on_import"] = list(self.skip_statuses_on_import)
         data["final_statuses"] = list(self.final_statuses)
         data["manager_roles"] = list(self.manager_roles)
+        if self.queue is None:
+            del data["queue"]
         return data
 
 

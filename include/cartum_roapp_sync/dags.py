@@ -123,7 +123,7 @@ def build_store_dag(config: StoreConfig) -> DAG:
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args={**DEFAULT_ARGS, "queue": config.queue} if config.queue else DEFAULT_ARGS,
         doc_md=DAG_DOC.format(**store),
         tags=[*TAGS, f"store:{config.store_id}"],
         params={RECONCILE_PARAM: Param(False, type="boolean", title="Reconcile",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 from dataclasses import dataclass, field as dataclass_field
 from datetime import datetime
@@ -49,6 +50,10 @@ LANGUAGE_PATTERN = re.compile(STORE_SCHEMA["properties"]["language"]["pattern"])
 PRODUCT_KEYS = tuple(STORE_SCHEMA["properties"]["product_key"]["enum"])
 MIN_IMPORT_DAYS = STORE_SCHEMA["properties"]["import_days"]["minimum"]
 MAX_IMPORT_DAYS = STORE_SCHEMA["properties"]["import_days"]["maximum"]
+#: The environment variable naming hosts, besides the loopback, that may be reached over
+#: plain http: comma-separated host names, e.g. ``cartum-sandbox,roapp-sandbox`` for the
+#: sandboxes of docker-compose.yml, which sit on the compose network, not on localhost.
+PLAIN_HTTP_HOSTS_VARIABLE = "CARTUM_ROAPP_PLAIN_HTTP_HOSTS"
 
 
 @dataclass(frozen=True)
@@ -116,16 +121,60 @@ def check_entry(entry: dict[str, Any], others: Iterable[StoreConfig] = ()) -> li
 
 
 def check_store_url(url: str) -> list[Problem]:
-    """http(s) with a host; plain http only on the loopback (sandboxes, tunnels)."""
+    """http(s) with a host; plain http only on the loopback (sandboxes, tunnels) and on the
+    hosts named in ``CARTUM_ROAPP_PLAIN_HTTP_HOSTS``."""
     url = (url or "").strip()
     if not url:
         return [Problem("url", "the store URL is required, e.g. https://shop.example.com")]
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return [Problem("url", f"{url!r} is not a web address: write it with https://, e.g. https://shop.example.com")]
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return [Problem("url", f"{url!r} uses plain http: use https:// (http is accepted only for localhost)")]
+    if parts.scheme == "http" and not (_is_loopback(parts.hostname) or parts.hostname in plain_http_hosts()):
+        return [Problem("url", f"{url!r} uses plain http: use https:// (http is accepted only for localhost "
+                               f"and the hosts listed in {PLAIN_HTTP_HOSTS_VARIABLE})")]
     return []
+
+
+def shop_key(url: str) -> str:
+    """What identifies a Cartum shop in a store URL: the host in lower case without a leading
+    ``www.``, the port unless it is the scheme's default, and the path without trailing
+    slashes. The scheme, user info, query and fragment do not count (http and https reach
+    the same shop). ``https://WWW.Shop.ua:443/`` and ``http://shop.ua`` are one shop."""
+    parts = urlsplit((url or "").strip())
+    host = (parts.hostname or "").lower().rstrip(".")
+    host = host[4:] if host.startswith("www.") else host
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    where = host if port in (None, default) else f"{host}:{port}"
+    return where + parts.path.rstrip("/")
+
+
+#: Why a second store on one shop is refused (and what ``--allow-same-shop`` accepts).
+SAME_SHOP_HARM = ("two stores on one Cartum shop each import every order, so RO App gets each order twice (a second "
+                  "store on the same shop wrote 14 duplicate orders into RO App)")
+
+
+def same_shop_stores(url: str, others: dict[str, tuple[str, str]]) -> list[str]:
+    """The stores among ``others`` (store_id → (name, URL of its Cartum connection)) that
+    sync the shop ``url`` reaches, each as a phrase naming it."""
+    key = shop_key(url)
+    return [f"the store {store_id!r} ({name}) already syncs it ({other_url})"
+            for store_id, (name, other_url) in sorted(others.items()) if key and shop_key(other_url) == key]
+
+
+def check_same_shop(url: str, others: dict[str, tuple[str, str]]) -> list[Problem]:
+    """``url`` reaches no shop another store already syncs."""
+    return [Problem("url", f"{url.strip()} is a Cartum shop {same}: {SAME_SHOP_HARM}. Edit that store instead; "
+                           f"--allow-same-shop saves it anyway") for same in same_shop_stores(url, others)]
+
+
+def plain_http_hosts() -> set[str]:
+    """The host names listed in ``CARTUM_ROAPP_PLAIN_HTTP_HOSTS``, lower-cased."""
+    listed = os.environ.get(PLAIN_HTTP_HOSTS_VARIABLE, "")
+    return {host.strip().lower() for host in listed.split(",") if host.strip()}
 
 
 def _is_loopback(host: str) -> bool:
@@ -181,17 +230,22 @@ def check_catalogue(products: list[dict[str, Any]], statuses: list[dict[str, Any
     return problems
 
 
+#: How an unmatched status is matched: for a saved store, and while ``stores add`` runs.
+MATCH_SAVED = "cartum-roapp stores statuses <store> --set ID=ROAPP_ID"
+MATCH_IN_ADD = "--status ID=ROAPP_ID for each"
+
+
 def check_status_matching(cartum_statuses: list[dict[str, Any]], status_map: dict[str, int],
-                          roapp_statuses: list[dict[str, Any]] | None = None, language: str = "ua") -> list[Problem]:
+                          roapp_statuses: list[dict[str, Any]] | None = None, language: str = "ua",
+                          how: str = MATCH_SAVED) -> list[Problem]:
     """Every Cartum status matched to an existing RO App status ("match all values, then
-    save and import")."""
+    save and import"). ``how`` is the hint that fits the command at hand."""
     problems = []
     unmatched = [s for s in cartum_statuses if str(s.get("id")) not in status_map]
     if unmatched:
         names = ", ".join(f"{s['id']} ({status_title(s, language)})" for s in unmatched)
         problems.append(Problem("status_map", f"Cartum status(es) {names} are not matched to an RO App status: "
-                                              f"match every status before the first import "
-                                              f"(cartum-roapp stores statuses <store> --set ID=ROAPP_ID)",
+                                              f"match every status before the first import ({how})",
                                 unmatched=tuple(str(s.get("id")) for s in unmatched)))
     if roapp_statuses is not None:
         known = {int(s["id"]) for s in roapp_statuses}
@@ -235,7 +289,9 @@ def check_roapp_references(roapp: RoAppClient, *, location_id: int, order_type_i
     if int(order_type_id) not in types:
         problems.append(Problem("order_type_id", f"RO App has no order type {order_type_id}; it has "
                                                  f"{_choices(types, 'name')}"))
-    problems += check_managers(roapp.employees(), managers, int(location_id), manager_roles)
+    # A location that does not exist is one problem: the managers' access to it is not judged.
+    known_location = int(location_id) if int(location_id) in branches else None
+    problems += check_managers(roapp.employees(), managers, known_location, manager_roles)
     return problems
 
 
@@ -251,34 +307,36 @@ def _is_manager(facts: EmployeeFacts, roles: set[str]) -> bool:
     return bool(facts.roles) and any(r.casefold() in roles for r in facts.roles or ())
 
 
-def manager_candidates(employees: list[dict[str, Any]], location_id: int,
+def manager_candidates(employees: list[dict[str, Any]], location_id: int | None,
                        manager_roles: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Who ``"all"`` means: employees with a manager role, not said to be inactive, with
-    access to the location unless the answer does not say. Empty when no role is readable."""
+    access to the location unless the answer does not say (or ``location_id`` is None:
+    not judged). Empty when no role is readable."""
     roles = _roles(manager_roles)
     found = []
     for employee in employees:
         facts = employee_facts(employee)
         if _is_manager(facts, roles) and facts.active is not False and (
-                facts.locations is None or location_id in facts.locations):
+                location_id is None or facts.locations is None or location_id in facts.locations):
             found.append(employee)
     return found
 
 
-def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: int,
+def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: int | None,
                    manager_roles: Iterable[str] | None = None) -> list[Problem]:
     """``"all"`` needs readable roles (else ``NO_ROLES``) and one fitting employee. A listed
     id must exist; each fact the answer gives (active, a manager role, access to the
-    location) must fit, and a fact it does not give is accepted with a warning in the log."""
+    location) must fit, and a fact it does not give is accepted with a warning in the log.
+    ``location_id`` None (a location that does not exist) leaves access out."""
     roles = _roles(manager_roles)
     if managers == "all":
         if not any(employee_facts(e).readable for e in employees):
             return [Problem("managers", f"{NO_ROLES} (e.g. --managers 501,502), not \"all\"")]
         if not manager_candidates(employees, location_id, manager_roles):
+            where = f"has access to location {location_id}" if location_id is not None else "exists"
             return [Problem("managers", f"no active employee with a manager role "
                                         f"({', '.join(sorted(manager_roles or assumptions.ROAPP_MANAGER_ROLES))}) "
-                                        f"has access to location {location_id}: give one access in RO App, or list "
-                                        f"managers by id")]
+                                        f"{where}: give one access in RO App, or list managers by id")]
         return []
     by_id = {int(e["id"]): e for e in employees}
     problems = []
@@ -292,7 +350,7 @@ def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: 
         facts = employee_facts(employee)
         unknown = [name for name, value in (("is active", facts.active), ("has a manager role", facts.roles),
                                             (f"has access to location {location_id}", facts.locations))
-                   if value is None]
+                   if value is None and not (name.startswith("has access") and location_id is None)]
         if unknown:
             log.warning("managers: RO App does not say whether %s %s: accepted as listed", who, " or ".join(unknown))
         if facts.active is False:
@@ -300,7 +358,7 @@ def check_managers(employees: list[dict[str, Any]], managers: Any, location_id: 
         elif facts.roles is not None and not _is_manager(facts, roles):
             message = f"{who} has the role {', '.join(sorted(facts.roles)) or 'none'!r}, not a manager role " \
                       f"({', '.join(sorted(manager_roles or assumptions.ROAPP_MANAGER_ROLES))})"
-        elif facts.locations is not None and location_id not in facts.locations:
+        elif location_id is not None and facts.locations is not None and location_id not in facts.locations:
             message = f"{who} has no access to location {location_id}"
         else:
             continue
@@ -385,11 +443,13 @@ def validate_store(config: StoreConfig, cartum: CartumClient, roapp: RoAppClient
     a run derives its final statuses from them without another call."""
     seen = seen if seen is not None else {}
     problems = check_entry(config.to_dict(), others)
-    problems += check_store_url(cartum.base_url)
-    login = check_cartum_login(cartum)
+    url_problems = check_store_url(cartum.base_url)
+    problems += url_problems
+    # An address that is not acceptable is not logged in to: one problem per cause.
+    login = [] if url_problems else check_cartum_login(cartum)
     problems += login
     statuses: list[dict[str, Any]] | None = None
-    if not login:
+    if not login and not url_problems:
         try:
             statuses = seen["cartum_statuses"] = cartum.get_statuses()
             if deep:

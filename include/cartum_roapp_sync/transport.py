@@ -11,6 +11,11 @@ request (no answer in time, a connection dropped after sending, a 5xx) raises
 ``AmbiguousWriteError`` at once: the caller must look at what the server holds before
 writing again.
 
+Every answer's body is read in chunks and refused once it passes ``max_answer_bytes``
+(``assumptions.MAX_ANSWER_BYTES``; a declared ``Content-Length`` past it is refused before
+reading): ``MisbehavingApiError``, never a memory blow-up. The limit counts the body as
+decoded (a compressed answer counts at its real size).
+
 It never logs or raises with request bodies or headers, where the secrets are.
 """
 
@@ -26,7 +31,12 @@ from typing import Any, Callable, Protocol
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from . import assumptions
+
 log = logging.getLogger(__name__)
+
+#: How much of an answer's body is read at a time.
+READ_CHUNK_BYTES = 64 * 1024
 
 #: Methods whose repetition cannot change the outcome: a repeated read reads again, a
 #: repeated PUT/PATCH with the same body sets the same values, a repeated DELETE answers
@@ -68,6 +78,11 @@ class AmbiguousWriteError(RetriableApiError):
 
 class FatalApiError(ApiError):
     """Retrying the same call will not help: something must be fixed first."""
+
+
+class MisbehavingApiError(FatalApiError):
+    """The API answered what no working API does: an answer past the size limit, pages
+    without end. Retrying now will not help; a later run may, once the API behaves."""
 
 
 class CredentialsError(FatalApiError):
@@ -224,8 +239,10 @@ class Transport:
 
     def __init__(self, system: str, base_url: str, *, timeout: float = 30.0, retry: RetryPolicy | None = None,
                  limiter: RateLimiter | None = None, session: requests.Session | None = None,
-                 headers: dict[str, str] | None = None, sleep: Callable[[float], None] = time.sleep):
+                 headers: dict[str, str] | None = None, sleep: Callable[[float], None] = time.sleep,
+                 max_answer_bytes: int = assumptions.MAX_ANSWER_BYTES):
         self.system = system
+        self.max_answer_bytes = max_answer_bytes
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -261,7 +278,9 @@ class Transport:
             last_status = None
             started = time.monotonic()
             try:
-                response = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
+                response = self.session.request(method, url, params=params, json=json, timeout=self.timeout,
+                                                stream=True)
+                self._read_body(response, method, path)
             except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 if never_sent(exc):  # the server never saw it: safe to send again, whatever the method
                     last_problem = (f"could not connect within {self.timeout:g} s"
@@ -300,5 +319,34 @@ class Transport:
             f"{not_applied} The service may be down or overloaded; the next run will try again.",
             status=last_status)
 
+    def _read_body(self, response: requests.Response, method: str, path: str) -> None:
+        """Read the answer's body into ``response`` (``content``, ``json()`` work as usual),
+        refusing one past ``max_answer_bytes`` without reading more of it."""
+        limit = self.max_answer_bytes
+        length = response.headers.get("Content-Length", "")
+        declared = int(length) if length.isdigit() else None
+        size = declared or 0
+        chunks: list[bytes] = []
+        if size <= limit:
+            size = 0
+            for chunk in response.iter_content(chunk_size=READ_CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    break
+                chunks.append(chunk)
+        if size > limit:
+            response.close()  # the rest is never read; the connection is not reused
+            raise MisbehavingApiError(
+                f"{self.system} answered {method} {path} with more than {_megabytes(limit)} (HTTP "
+                f"{response.status_code}{'' if declared is None else ', ' + _megabytes(declared) + ' declared'}); "
+                f"no answer of this API is that big: the API is misbehaving. The answer was refused without "
+                f"reading the rest, and nothing of it was used; the next run tries again. If it lasts, tell "
+                f"whoever runs the {self.system} side.", status=response.status_code)
+        response._content = b"".join(chunks)  # what ``content`` returns once read
+
     def close(self) -> None:
         self.session.close()
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:,.1f} MB"

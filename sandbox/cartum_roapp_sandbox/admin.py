@@ -69,3 +69,15 @@ class SandboxAdmin:
     def delete_product(self, product_id: int) -> dict[str, Any]:
         """Delete a product: 404 afterwards, 422 on ``entity_id`` for a new order item."""
         return self.action("delete_product", {"id": product_id})
+
+    # --- Cartum only: an API that misbehaves ------------------------------------------
+
+    def set_misbehaviour(self, by_function: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Make functions misbehave, e.g. ``{"orders/get": {"page": "endless"},
+        "catalog/export": {"oversized_mb": 50}}`` (see ``cartum.misbehaviour``); replaces
+        the whole setting. Answers the setting."""
+        return self.action("set_misbehaviour", by_function)
+
+    def stop_misbehaviour(self) -> None:
+        """Every function answers as it should again."""
+        self.action("set_misbehaviour", {})

@@ -57,11 +57,12 @@ class Harness:
     """``roapp_timeout``: the RO App client's timeout in seconds (None: the client's
     default), short for the tests whose sandbox holds an answer past it.
     ``synced_before`` and ``state_configured`` go into every ``RunContext``, as the DAG
-    passes them (see ``RunContext``)."""
+    passes them (see ``RunContext``). ``cartum_options``: more keyword arguments of the
+    Cartum client (e.g. smaller read limits)."""
 
     def __init__(self, config: StoreConfig, engine, cartum_url: str, roapp_url: str, limiter=None, *,
                  roapp_timeout: float | None = None, synced_before: datetime | None = None,
-                 state_configured: bool = True):
+                 state_configured: bool = True, cartum_options: dict[str, Any] | None = None):
         self.config = config
         self.engine = engine
         self.cartum_url = cartum_url
@@ -70,13 +71,14 @@ class Harness:
         self.roapp_timeout = roapp_timeout
         self.synced_before = synced_before
         self.state_configured = state_configured
+        self.cartum_options = cartum_options or {}
         self.runs = 0
 
     def context(self, run_id: str) -> RunContext:
         return RunContext(
             self.config, run_id, StateStore(self.engine, self.config.store_id),
             cartum_factory=lambda: CartumClient(self.cartum_url, CARTUM_LOGIN, CARTUM_PASSWORD, retry=FAST_RETRY,
-                                                requests_per_second=0),
+                                                requests_per_second=0, **self.cartum_options),
             roapp_factory=lambda: RoAppClient(ROAPP_KEY, self.roapp_url, retry=FAST_RETRY, limiter=self.limiter,
                                               **({"timeout": self.roapp_timeout} if self.roapp_timeout else {})),
             synced_before=self.synced_before, state_configured=self.state_configured,

@@ -127,7 +127,7 @@ def test_statuses_are_asked_with_suggestions(cartum_sandbox, roapp):
     mapping = form.match_statuses(cartum, {"1": 201, "2": 202})
 
     assert mapping == {"1": 201, "2": 202, "3": 207, "4": 209, "6": 206, "7": 204, "8": 210}
-    assert '  Cartum 3 "Delivered" → RO App status id [207]: ' in term.questions
+    assert '  Cartum 3 "Delivered" → RO App status, id or name [207]: ' in term.questions
     assert "✗ status_map: RO App has no status 299" in term.text
     assert "RO App statuses to choose from:" in term.text and "Awaiting payment (Postponed)" in term.text
 
@@ -144,16 +144,17 @@ def test_without_a_terminal_problems_are_collected_not_asked(cartum_sandbox, roa
     assert "used by an entry of the Variable that does not validate" in form.problems[0].message
 
 
-def test_edit_at_a_terminal_asks_every_setting_with_its_current_value():
+def test_edit_at_a_terminal_asks_every_setting_with_its_current_value(roapp):
     from cartum_roapp_sync.setup.commands.edit import _ask_edits
 
     entry = {"store_id": "kyiv", "name": "Kyiv", "location_id": 101, "order_type_id": 301, "language": "ua",
              "product_key": "sku", "managers": "all", "import_days": 60, "enabled": True}
-    term = Terminal(["", "102", "", "", "barcode", "501,502", "", "n"], secrets=[""])
+    term = Terminal(["", "Kyiv", "", "", "barcode", "501,Olena Boiko", "", "n"], secrets=[""])
 
-    changes, credentials = _ask_edits(term.prompter(), entry, "kyiv")
+    changes, credentials = _ask_edits(term.prompter(), entry, "kyiv", [entry], roapp)
 
     assert changes == {"location_id": 102, "product_key": "barcode", "managers": [501, 502], "enabled": False}
     assert credentials == {}  # Enter keeps the password
-    assert term.questions[:2] == ["Store name [Kyiv]: ", "RO App location id [101]: "]
+    assert term.questions[:2] == ["Store name [Kyiv]: ", "Location, id or name [101]: "]
+    assert "     102  Kyiv, Khreshchatyk 1" in term.screen.getvalue()
     assert term.questions[-1] == "New Cartum password (Enter keeps the current one): "

@@ -10,6 +10,18 @@ Orders by creation window are read by ``window`` (time slices that each fit one 
 so a deletion or insertion during the read skips nothing, and a silent page cap is
 learned rather than taken for the last page); orders by id are asked again for the ids a
 capped answer left out. Catalogue and customers page by offset.
+
+**Bounded reads.** A misbehaving API cannot keep a read going or fill the memory: one read
+(a creation window of ``orders/get``, a whole ``catalog/export``, a ``users/export``)
+takes at most ``max_pages`` answers and ``max_rows`` distinct records, else
+``MisbehavingApiError`` names the function and what to do (the caller's cursor does not
+move: nothing of the read is used). Offset paging drops rows the read already gave (the
+same article or id again), and a page exactly like the one before it ends the read with a
+warning (the API ignores ``offset``: what follows cannot be read); such a read is *cut
+short*: ``take_read_warnings`` hands the warnings to the run, and ``cut_short`` names the
+functions, so that no cursor moves over what was not read. In a creation window, whose
+cursor needs the whole window, such a page is an error instead. Each answer's size is
+capped by the transport (``assumptions.MAX_ANSWER_BYTES``).
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ import requests
 from .. import __version__, assumptions
 from ..ratelimit import LocalRateLimiter
 from .shapes import is_challenge_page, object_rows, row_identity
-from .window import PageSize, WindowReader, WindowReadError, parse_bound
+from .window import MisbehavingServerError, PageSize, WindowReader, WindowReadError, parse_bound
 from ..transport import (
     AccessDeniedError,
     ApiError,
@@ -33,6 +45,7 @@ from ..transport import (
     NotAnApiError,
     RateLimiter,
     RetryPolicy,
+    MisbehavingApiError,
     Transport,
     describe_answer,
     looks_like_html,
@@ -82,6 +95,20 @@ def format_time(value: date | datetime | str) -> str:
     return value
 
 
+def _unseen(rows: list[Any], field: str, seen: set[Any]) -> list[Any]:
+    """The rows whose ``field`` is not in ``seen`` (added to it); a row without a usable
+    key (not an object, no string or number there) is kept, for the boundary to judge."""
+    fresh = []
+    for row in rows:
+        value = row.get(field) if isinstance(row, dict) else None
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            if value in seen:
+                continue
+            seen.add(value)
+        fresh.append(row)
+    return fresh
+
+
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -94,7 +121,10 @@ class CartumClient:
                  requests_per_second: float = assumptions.CARTUM_DEFAULT_REQUESTS_PER_SECOND,
                  limiter: RateLimiter | None = None, timeout: float = 30.0, retry: RetryPolicy | None = None,
                  session: requests.Session | None = None, token_ttl: float = TOKEN_TTL,
-                 clock: Callable[[], float] = time.monotonic, user_agent: str | None = None):
+                 clock: Callable[[], float] = time.monotonic, user_agent: str | None = None,
+                 max_pages: int = assumptions.CARTUM_MAX_PAGES_PER_READ,
+                 max_rows: int = assumptions.CARTUM_MAX_ROWS_PER_READ,
+                 max_answer_bytes: int = assumptions.MAX_ANSWER_BYTES):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"Cartum store URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
@@ -104,7 +134,11 @@ class CartumClient:
             LocalRateLimiter.per_second(requests_per_second) if requests_per_second else None)
         self.user_agent = (user_agent or "").strip() or default_user_agent()
         self.transport = Transport("Cartum", self.base_url, timeout=timeout, retry=retry, limiter=limiter,
-                                   session=session, headers={"User-Agent": self.user_agent})
+                                   session=session, headers={"User-Agent": self.user_agent},
+                                   max_answer_bytes=max_answer_bytes)
+        self.max_pages, self.max_rows = max_pages, max_rows
+        self.cut_short: set[str] = set()     # functions whose read ended early (a repeated page)
+        self._read_warnings: list[str] = []
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_ttl = token_ttl
@@ -223,18 +257,50 @@ class CartumClient:
 
     # --- pagination -------------------------------------------------------------------
 
-    def iter_pages(self, function: str, body: dict[str, Any], key: str, page_size: int) -> Iterator[list[dict]]:
-        """Yield pages of ``response[key]`` using ``limit``/``offset`` until a short page."""
+    def take_read_warnings(self) -> list[str]:
+        """The warnings of the reads so far (a read cut short), once each."""
+        taken, self._read_warnings = self._read_warnings, []
+        return taken
+
+    def _too_many(self, function: str, what: str, count: int, unit: str, setting: str) -> MisbehavingApiError:
+        return MisbehavingApiError(
+            f"Cartum returned {what} {count:,} of {function} for one {unit} at {self.base_url}; the store's API is "
+            f"misbehaving (it never reaches the end). The read was stopped and nothing of it was used (no cursor "
+            f"moved); the next run tries again. If the store really holds that much, raise the Cartum "
+            f"connection's extra `{setting}`.")
+
+    def iter_pages(self, function: str, body: dict[str, Any], key: str, page_size: int,
+                   row_key: str | None = None) -> Iterator[list[dict]]:
+        """Yield pages of ``response[key]`` using ``limit``/``offset`` until a short page,
+        within the read limits (see the module's notes): rows whose ``row_key`` the read
+        already gave are dropped, a page exactly like the one before ends the read with a
+        warning, more than ``max_pages`` pages or ``max_rows`` rows raise."""
         offset, total, page, started = 0, 0, 0, time.monotonic()
+        seen: set[Any] = set()
+        previous: list[Any] | None = None
         while True:
+            if page >= self.max_pages:
+                raise self._too_many(function, "page", page, "read", "max_pages_per_read")
             answer = self.call(function, {**body, "limit": page_size, "offset": offset})
             rows = answer.get(key) or []
             page += 1
-            total += len(rows)
-            log.info("Cartum %s: page %d (offset %d): %d rows, %d so far, %.1f s", function, page, offset,
-                     len(rows), total, time.monotonic() - started)
-            if rows:
-                yield rows
+            if rows and rows == previous:
+                warning = (f"Cartum {function} answered page {page} (offset {offset}) exactly like page {page - 1}: "
+                           f"the store's API ignores offset, so the read ended there with {total:,} rows and what "
+                           f"follows was not read this run (nothing moved past it; the next run reads again)")
+                log.warning("%s", warning)
+                self._read_warnings.append(warning)
+                self.cut_short.add(function)
+                return
+            previous = rows
+            fresh = rows if row_key is None else _unseen(rows, row_key, seen)
+            total += len(fresh)
+            if total > self.max_rows:
+                raise self._too_many(function, "record", total, "read", "max_rows_per_read")
+            log.info("Cartum %s: page %d (offset %d): %d rows (%d new), %d so far, %.1f s", function, page, offset,
+                     len(rows), len(fresh), total, time.monotonic() - started)
+            if fresh:
+                yield fresh
             if len(rows) < page_size:
                 return
             offset += len(rows)
@@ -262,7 +328,8 @@ class CartumClient:
             answer = self.call("orders/get", {**body, **bounds, "limit": page_size, "offset": offset})
             return object_rows(answer.get("orders") or [])
 
-        reader = WindowReader(fetch, pages, assumptions.CARTUM_ORDER_CREATED_FIELD, "order_id")
+        reader = WindowReader(fetch, pages, assumptions.CARTUM_ORDER_CREATED_FIELD, "order_id",
+                              max_calls=self.max_pages)
         lo, hi = parse_bound(created_from, end=False), parse_bound(created_to, end=True)
         seen: set[Any] = set()
         started = time.monotonic()
@@ -270,7 +337,17 @@ class CartumClient:
             for rows in reader.read(lo, hi):
                 fresh = [row for row in rows if row_identity(row, "order_id") not in seen]
                 seen.update(row_identity(row, "order_id") for row in fresh)
+                if len(seen) > self.max_rows:
+                    raise self._too_many("orders/get", "order", len(seen), "creation window", "max_rows_per_read")
                 yield from fresh
+        except MisbehavingServerError as exc:
+            setting = "max_pages_per_read" if reader.calls >= self.max_pages else None
+            raise MisbehavingApiError(
+                f"Cartum {exc} (store {self.base_url}, window from {lo or 'the beginning'}); the store's API is "
+                f"misbehaving. The read was stopped and nothing of it was used (the orders cursor did not move); "
+                f"the next run reads the window again."
+                + (f" If the store really holds that many orders in the window, raise the Cartum connection's "
+                   f"extra `{setting}`." if setting else "")) from None
         except WindowReadError as exc:
             raise CartumError(f"Cartum orders/get at {self.base_url}: {exc}") from None
         finally:
@@ -303,14 +380,15 @@ class CartumClient:
                       **expr: Any) -> Iterator[dict[str, Any]]:
         """The catalogue, or the products with the given articles."""
         page_size = min(page_size, CATALOG_PAGE_LIMIT)
+        self.cut_short.discard("catalog/export")
         if articles is not None:
             for batch in _chunks(sorted(set(articles)), page_size):
                 for rows in self.iter_pages("catalog/export", {"expr": {**expr, "article": batch}}, "products",
-                                            page_size):
+                                            page_size, row_key="article"):
                     yield from rows
             return
         body = {"expr": expr} if expr else {}
-        for rows in self.iter_pages("catalog/export", body, "products", page_size):
+        for rows in self.iter_pages("catalog/export", body, "products", page_size, row_key="article"):
             yield from rows
 
     def iter_customers(self, *, registered_from: date | datetime | str | None = None,
@@ -321,7 +399,8 @@ class CartumClient:
             body["from"] = format_time(registered_from)
         if registered_to is not None:
             body["to"] = format_time(registered_to)
-        for rows in self.iter_pages("users/export", body, "users", page_size):
+        self.cut_short.discard("users/export")
+        for rows in self.iter_pages("users/export", body, "users", page_size, row_key="id"):
             yield from rows
 
     # --- single calls -----------------------------------------------------------------

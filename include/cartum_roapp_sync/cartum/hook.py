@@ -6,6 +6,8 @@ sent to the store; default ``cartum-roapp-sync/<version> (...)``: some stores' b
 answer the default python-requests one with a JS-challenge page). The connection is read on first
 use, never in ``__init__``. ``requests_per_second`` is the store's budget across every
 process (its parallel extract tasks), kept through the state database like RO App's.
+``max_pages_per_read`` and ``max_rows_per_read`` raise the read limits for a store that
+really holds more than ``assumptions`` allows (see ``client``).
 What the two hooks share is in ``hook_base``.
 """
 
@@ -41,7 +43,10 @@ class CartumHook(ApiClientHook[CartumClient]):
             raise ValueError(f"Connection {self.cartum_conn_id!r}: the store URL (host) is empty; "
                              f"set it to the store's address, e.g. https://shop.example.com")
         rate = float(extra.get("requests_per_second") or assumptions.CARTUM_DEFAULT_REQUESTS_PER_SECOND)
-        options = self._client_kwargs(extra, requests_per_second=rate, user_agent=connection_user_agent(extra))
+        limits = {name: int(extra[key]) for name, key in (("max_pages", "max_pages_per_read"),
+                                                            ("max_rows", "max_rows_per_read")) if extra.get(key)}
+        options = self._client_kwargs(extra, requests_per_second=rate, user_agent=connection_user_agent(extra),
+                                      **limits)
         if shared_limit and "limiter" not in options:
             # The store's extract tasks run in parallel processes: they share one budget.
             from ..state.airflow import state_engine

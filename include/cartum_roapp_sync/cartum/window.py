@@ -29,6 +29,10 @@ on one fact only: **a single answer is atomic**. The rules:
    overlapping by one row: each page must start with the previous page's last row, else
    something shifted and the second is read again (``SECOND_ATTEMPTS`` times at most).
 
+6. **Bounded.** More than ``max_calls`` answers for one window, or a page at a new offset
+   exactly like the one before it, is a misbehaving server (``MisbehavingServerError``):
+   the read ends with an error, never with a guess.
+
 Assumed of the server (not documented by Cartum): its page cap does not shrink during a
 read, and offset paging of the same query sees the rows in one consistent order (rules 2
 and 5 only). Nothing depends on which order that is.
@@ -61,6 +65,11 @@ Fetch = Callable[[datetime | None, datetime | None, int], Rows]
 
 class WindowReadError(Exception):
     """The window cannot be read completely (the caller turns it into its API error)."""
+
+
+class MisbehavingServerError(WindowReadError):
+    """The server answers what no working one does: more pages than ``max_calls`` for one
+    window, or a page at a new offset exactly like the one before (it ignores ``offset``)."""
 
 
 @dataclass
@@ -102,8 +111,10 @@ def _seconds(delta: timedelta) -> int:
 class WindowReader:
     """Reads one creation window through ``fetch``; yields complete answers."""
 
-    def __init__(self, fetch: Fetch, pages: PageSize, created_field: str, key_field: str):
+    def __init__(self, fetch: Fetch, pages: PageSize, created_field: str, key_field: str,
+                 max_calls: int | None = None):
         self._fetch = fetch
+        self.max_calls = max_calls
         self.pages = pages
         self._created = created_field
         self._key = key_field
@@ -128,6 +139,9 @@ class WindowReader:
     # --- one answer ---------------------------------------------------------------------
 
     def _get(self, lo: datetime | None, hi: datetime | None, offset: int = 0) -> Rows:
+        if self.max_calls is not None and self.calls >= self.max_calls:
+            raise MisbehavingServerError(f"returned page {self.calls:,} of orders/get for one creation window "
+                                         f"without reaching its end")
         self.calls += 1
         return self._fetch(lo, hi, offset)
 
@@ -239,9 +253,13 @@ class WindowReader:
     def _page_through(self, second: datetime, page: Rows | None) -> Rows | None:
         """Every order of ``second``, or None when a page did not start where the last ended."""
         got: Rows = []
-        offset, previous = 0, None
+        offset, previous, last_page = 0, None, None
         while True:
             page = page if page is not None else self._get(second, second, offset)
+            if last_page is not None and page == last_page:
+                raise MisbehavingServerError(f"answered orders/get at offset {offset} for the orders created at "
+                                             f"{second} exactly like the page before it: it ignores offset")
+            last_page = page
             if previous is not None and (not page or page[0].get(self._key) != previous):
                 return None
             got.extend(page if previous is None else page[1:])

@@ -32,6 +32,13 @@ customers and catalogue products follow in later runs, ``backfill_chunk`` of eac
 
 Both read what they need again each run (``users/export`` from the position's
 registration time on; the whole catalogue): Cartum calls are cheap next to RO App's 3/s.
+
+**A misbehaving API.** Reads are bounded (``cartum.client``): one that passes its limits
+fails the step with the reason, and nothing of it is used, so no cursor moves. A catalogue
+or customers read *cut short* (a page exactly like the one before: the API ignores
+``offset``) goes on with what it read, and the run's warnings say so; but nothing counts
+as read whole: the customers cursor and backfill position stay, the catalogue is not
+counted as refreshed (nor its backfill as done), so the next runs read it all again.
 """
 
 from __future__ import annotations
@@ -176,6 +183,14 @@ def _gone_orders(ctx: RunContext, gone: list[int]) -> list[int]:
     return gone
 
 
+def _cut_short(ctx: RunContext, function: str) -> bool:
+    """Whether the client's last ``function`` read ended early; its warnings go to the run's."""
+    warnings = ctx.cartum.take_read_warnings()
+    if warnings:
+        ctx.state.add_run_warnings(ctx.run_id, warnings)
+    return function in ctx.cartum.cut_short
+
+
 def extract_products(ctx: RunContext) -> dict[str, Any]:
     data = ctx.data
     plan = data.plan()
@@ -185,12 +200,17 @@ def extract_products(ctx: RunContext) -> dict[str, Any]:
     elif plan.catalog_full:
         products = boundary(ctx, "products", ctx.cartum.iter_products()).good
         mode = "full catalogue"
+        if _cut_short(ctx, "catalog/export"):
+            # not read whole: the refresh clock is not reset (``load.products``)
+            data.save_backfill("products", {"last": False, "taken": 0, "cut_short": True})
+            mode = "full catalogue, cut short"
     else:
         # Known means loaded: an article whose product RO App does not hold yet (rejected,
         # quarantined, never loaded) is read again, so its orders do not wait for the refresh.
         unknown = sorted(_mentioned(data.raw("orders")) - ctx.state.loaded_articles())
         products = boundary(ctx, "products", ctx.cartum.iter_products(articles=unknown)).good if unknown else []
         mode = f"{len(unknown)} unknown article(s) on demand"
+        _cut_short(ctx, "catalog/export")
     data.save_raw("products", products)
     ctx.state.set_counts(ctx.run_id, "products", extracted=len(products))
     log.info("extract_products: %d products (%s), %.1f s", len(products), mode, time.monotonic() - started)
@@ -207,9 +227,10 @@ def _products_backfill(ctx: RunContext) -> tuple[list[dict[str, Any]], str]:
     next chunk of the others (on a first import, only when all of them fit in it)."""
     plan, chunk = ctx.data.plan(), ctx.config.backfill_chunk
     catalogue = boundary(ctx, "products", ctx.cartum.iter_products()).good
+    cut_short = _cut_short(ctx, "catalog/export")
     loaded = ctx.state.loaded_articles()
     waiting = sorted({str(p["article"]) for p in catalogue if p.get("article")} - loaded)
-    last = len(waiting) <= chunk
+    last = len(waiting) <= chunk and not cut_short
     take = set(waiting[:chunk]) if last or not plan.first_import else set()
     needed = _mentioned(ctx.data.raw("orders")) - loaded
     products = [p for p in catalogue if str(p.get("article")) in take | needed]
@@ -265,9 +286,11 @@ def _customers_backfill(ctx: RunContext) -> list[dict[str, Any]]:
     after = (registered, int(after_id))
     parsed = boundary(ctx, "customers", ctx.cartum.iter_customers(registered_from=registered or None))
     read = parsed.good
+    # Cut short, the read may lack customers before any position: the position stays.
+    cut_short = _cut_short(ctx, "users/export")
     rest = sorted((c for c in read if _backfill_key(c) > after), key=_backfill_key)
-    last = len(rest) <= chunk
-    take = rest[:chunk] if last or not plan.first_import else []
+    last = len(rest) <= chunk and not cut_short
+    take = rest[:chunk] if (last or not plan.first_import) and not cut_short else []
     keep = {id(c): c for c in _linked(read, ctx.data.raw("orders")) + take}
     end = None
     if take:
@@ -295,7 +318,9 @@ def extract_customers(ctx: RunContext) -> dict[str, Any]:
     parsed = boundary(ctx, "customers", ctx.cartum.iter_customers(registered_from=customers_from))
     customers = parsed.good
     data.save_raw("customers", customers)
-    data.save_observed(CLIENTS, observe(_observed_times(parsed, CLIENTS.cursor.field), CLIENTS.cursor.field))
+    cut_short = _cut_short(ctx, "users/export")
+    data.save_observed(CLIENTS, None if cut_short else observe(_observed_times(parsed, CLIENTS.cursor.field),
+                                                                CLIENTS.cursor.field))
     log.info("extract_customers: %d customers registered since %s, %.1f s", len(customers),
              customers_from or "the beginning", time.monotonic() - started)
     return {"customers": len(customers)}

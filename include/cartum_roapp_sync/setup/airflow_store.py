@@ -211,3 +211,79 @@ def dag_timing(dag_id: str) -> DagTiming:
     return DagTiming(parse_interval=conf.getint("dag_processor", "min_file_process_interval", fallback=30),
                      paused_at_creation=conf.getboolean("core", "dags_are_paused_at_creation", fallback=True),
                      known_paused=paused)
+
+
+# --- runs in progress (``stores remove``) -------------------------------------------------
+
+@dataclass(frozen=True)
+class ActiveRun:
+    run_id: str
+    state: str                 # queued or running
+    tasks: tuple[str, ...]     # the task instances at work (running, deferred, up for reschedule, …)
+
+
+#: Task instance states in which a task is at work: stopping the run stops these.
+_AT_WORK = ("running", "deferred", "up_for_reschedule", "awaiting_input", "queued", "scheduled", "restarting",
+            "up_for_retry")
+
+
+def active_runs(dag_id: str) -> list[ActiveRun]:
+    """The DAG's runs that are queued or running, as the metadata database says."""
+    from airflow.models import DagRun, TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with _database(f"reading the runs of {dag_id}"), create_session() as session:
+        runs = session.execute(select(DagRun.run_id, DagRun.state).where(
+            DagRun.dag_id == dag_id, DagRun.state.in_(("queued", "running"))).order_by(DagRun.run_id)).all()
+        found = []
+        for run_id, state in runs:
+            tasks = session.scalars(select(TaskInstance.task_id).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
+                TaskInstance.state.in_(_AT_WORK)).order_by(TaskInstance.task_id)).all()
+            found.append(ActiveRun(run_id, str(state), tuple(tasks)))
+        return found
+
+
+def set_paused(dag_id: str, paused: bool) -> bool | None:
+    """Pause or unpause a DAG known to Airflow (as ``airflow dags pause`` does); its
+    previous flag, or None when Airflow does not know the DAG (nothing to do)."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with _database(f"pausing {dag_id}"), create_session() as session:
+        dag = session.scalar(select(DagModel).where(DagModel.dag_id == dag_id))
+        if dag is None:
+            return None
+        before = bool(dag.is_paused)
+        dag.is_paused = paused
+        return before
+
+
+def stop_run(dag_id: str, run_id: str) -> None:
+    """Mark a run failed the way the UI's "Mark as failed" does: its running task instances
+    become failed (their processes are told to stop at their next heartbeat) and those not
+    started are skipped. Without the DAG's serialized form, the run and its tasks at work
+    are marked failed directly."""
+    from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
+    from airflow.models import DagRun, TaskInstance
+    from airflow.models.dagbag import DBDagBag
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with _database(f"stopping the run {run_id} of {dag_id}"), create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        if run is None or run.state not in ("queued", "running"):
+            return
+        dag = DBDagBag().get_dag_for_run(run, session=session)
+        if dag is not None:
+            set_dag_run_state_to_failed(dag=dag, run_id=run_id, commit=True, session=session)
+            run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+            if run.state == "failed":
+                return
+        for ti in session.scalars(select(TaskInstance).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
+                TaskInstance.state.in_(_AT_WORK))):
+            ti.state = "failed"
+        run.state = "failed"

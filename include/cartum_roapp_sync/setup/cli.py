@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from ..config import DEFAULT_ROAPP_CONN_ID, VARIABLE_NAME, ConfigError
 from .commands.add import cmd_add
@@ -28,14 +28,33 @@ from .commands.probe import cmd_probe
 from .commands.reconcile import cmd_reconcile
 from .commands.remove import cmd_remove
 from .commands.statuses import cmd_statuses
-from .common import ASK, DEFAULT_IMPORT_DAYS, EXIT_PROBLEMS, EXIT_STOPPED, EXIT_USAGE, Failed, UsageError
+from .common import (
+    ASK,
+    DEFAULT_IMPORT_DAYS,
+    DEFAULT_REMOVE_WAIT,
+    EXIT_PROBLEMS,
+    EXIT_STOPPED,
+    EXIT_USAGE,
+    Failed,
+    UsageError,
+)
+from .logs import LOG_FILE_NAME
 from .prompts import Prompter, Stopped
 
 
 # --- parser -------------------------------------------------------------------------------
 
+class Parser(argparse.ArgumentParser):
+    """A bad or missing value is one line that says what is wrong, not the whole usage
+    (``--help`` still shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (`{self.prog} --help` lists the flags)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cartum-roapp",
         description="Connect Cartum online stores to RO App in this Airflow deployment (the metadata database of "
                     "AIRFLOW_HOME / AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, as for `airflow variables set`).")
@@ -48,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--no-input", action="store_true",
                         help="never ask (also the case when stdin is not a terminal): what is missing is an error")
+    _verbose_flag(common)
 
     add = commands.add_parser("add", parents=[common], help="connect a new store",
                               description="Connect a store: credentials checked with one real login, the catalogue "
@@ -69,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--status", action="append", default=[], metavar="CARTUM_ID=ROAPP_ID",
                      help="match a Cartum status to an RO App status (repeat for each status)")
     add.add_argument("--disabled", action="store_true", help="save the store disabled (no DAG until enabled)")
+    add.add_argument("--allow-same-shop", action="store_true",
+                     help="save it although another store already syncs the same Cartum shop (same address): "
+                          "both stores then import every order, so RO App gets each order twice")
     add.set_defaults(handler=cmd_add)
 
     listing = commands.add_parser("list", parents=[common], help="list the stores",
@@ -118,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "store that never synced shows its first import. Exit code 1 when the "
                                           "next run would stop.")
     dry.add_argument("store", help="store_id")
-    dry.add_argument("--show", type=int, default=5, metavar="N",
+    dry.add_argument("--show", type=_count("--show", "a number of records"), default=5, metavar="N",
                      help="records shown per entity and action (default: %(default)s)")
     dry.add_argument("--json", action="store_true", help="print the report as JSON")
     dry.set_defaults(handler=cmd_dry_run)
@@ -139,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--purge", action="store_true",
                         help="also delete the store's sync state (watermarks, id map, run history, quarantine)")
     remove.add_argument("--keep-connection", action="store_true", help="keep the Cartum connection")
+    running = remove.add_mutually_exclusive_group()
+    running.add_argument("--wait", type=_count("--wait", "seconds"), default=DEFAULT_REMOVE_WAIT, metavar="SECONDS",
+                         help="a run of the store in progress is waited for this long (the DAG is paused first, "
+                              "so no new run starts); still running then, nothing is removed "
+                              "(default: %(default)s)")
+    running.add_argument("--stop-running", action="store_true",
+                         help="stop a run in progress instead of waiting (it is marked failed, its running tasks "
+                              "are stopped; what it loaded stays and the sync state says where it stopped)")
     remove.set_defaults(handler=cmd_remove)
     _probe_parser(groups)
     return parser
@@ -162,6 +193,7 @@ def _probe_parser(groups: Any) -> None:
                                             "else cartum-roapp-sync/<version>)")
     _password_flags(probe, "Cartum password")
     probe.add_argument("--no-input", action="store_true", help="never ask")
+    _verbose_flag(probe)
     probe.set_defaults(handler=cmd_probe)
 
 
@@ -172,15 +204,35 @@ def _password_flags(parser: argparse.ArgumentParser, what: str) -> None:
     group.add_argument("--password-stdin", action="store_true", help=f"read the {what} from the first line of stdin")
 
 
+def _verbose_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also show the log of the API calls (logins, pages, retries) here; without it the "
+                             f"log goes to $AIRFLOW_HOME/logs/{LOG_FILE_NAME}")
+
+
+def _count(flag: str, what: str) -> Callable[[str], int]:
+    """A whole number ≥ 0, or a one-line error that says what the flag wants."""
+    def parse(text: str) -> int:
+        if text.strip().isdigit():
+            return int(text)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give {what}")
+    parse.__name__ = flag  # argparse names the type in some messages
+    return parse
+
+
 def _setting_flags(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
-    parser.add_argument("--location-id", type=int, help="RO App location (branch) that receives the orders")
-    parser.add_argument("--order-type-id", type=int, help="RO App order type of the orders")
-    parser.add_argument("--language", type=str.lower, help="Cartum language of product names, e.g. ua")
+    parser.add_argument("--location-id", type=_count("--location-id", "the RO App location id (the tool lists "
+                                                                    "them when asked at a terminal)"),
+                        help="RO App location (branch) that receives the orders")
+    parser.add_argument("--order-type-id", type=_count("--order-type-id", "the RO App order type id"),
+                        help="RO App order type of the orders")
+    # Not lower-cased: 'UA' is refused with the message of the README, like in the Variable.
+    parser.add_argument("--language", help="Cartum language code of product names, in lower case, e.g. ua")
     parser.add_argument("--product-key", choices=("sku", "barcode"),
                         help="match products by sku (article) or barcode (gtin)" + (" (default: sku)" if defaults else ""))
     parser.add_argument("--managers", type=_managers_arg, metavar="all|ID,ID",
                         help="\"all\" or RO App employee ids" + (" (default: all)" if defaults else ""))
-    parser.add_argument("--import-days", type=int, help="first import: orders created in the last N days"
+    parser.add_argument("--import-days", type=_count("--import-days", "a number of days"), help="first import: orders created in the last N days"
                                                         + (f" (default: {DEFAULT_IMPORT_DAYS})" if defaults else ""))
 
 
@@ -196,13 +248,18 @@ def _managers_arg(text: str) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ui = Prompter() if sys.stdin.isatty() and not args.no_input else None
+    log_file = None
     try:
-        _prepare_airflow()
-        return args.handler(args, ui)
+        log_file = _prepare_airflow(args.verbose)
+        code = args.handler(args, ui)
+        if code != 0:
+            _point_to_log(log_file)
+        return code
     except UsageError as exc:
         print(f"cartum-roapp: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Failed:
+        _point_to_log(log_file)
         return EXIT_PROBLEMS
     except Stopped:
         print("Stopped; nothing was saved.", file=sys.stderr)
@@ -216,23 +273,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if isinstance(exc, (AirflowStoreError, ConfigError, ApiError)):
             print(f"cartum-roapp: {exc}", file=sys.stderr)
+            _point_to_log(log_file)
             return EXIT_PROBLEMS
         raise
 
 
-def _prepare_airflow() -> None:
-    import logging
+def _prepare_airflow(verbose: bool) -> Any:
     import warnings
 
     from .airflow_store import use_server_context
+    from .logs import route_logs
 
     use_server_context()
     warnings.simplefilter("ignore", DeprecationWarning)
-    import airflow  # noqa: F401 - configures logging; the levels below must come after it
-    # The clients log each login and page at INFO: useful in a task log, noise at a prompt.
-    logging.getLogger("cartum_roapp_sync").setLevel(logging.WARNING)
-    # Reading the Variable registers it with Airflow's log masker, which warns about short values.
-    logging.getLogger("airflow._shared.secrets_masker.secrets_masker").setLevel(logging.ERROR)
+    import airflow  # noqa: F401 - configures logging; the routing below must come after it
+
+    return route_logs(verbose)
+
+
+def _point_to_log(log_file: Any) -> None:
+    """After a failure: where the API calls' warnings (retries, timeouts) went, if any."""
+    if log_file is not None and log_file.warnings:
+        print(f"({log_file.warnings} warning(s) of the API calls, e.g. retries, are in {log_file.path}; "
+              f"--verbose shows them here)", file=sys.stderr)
 
 
 if __name__ == "__main__":

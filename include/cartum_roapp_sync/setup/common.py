@@ -18,6 +18,9 @@ from .prompts import Prompter
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 DEFAULT_IMPORT_DAYS = 60
+#: ``stores remove``: how long a run in progress is waited for, in seconds (a run of a
+#: synced store takes seconds to a few minutes; a first import can take longer).
+DEFAULT_REMOVE_WAIT = 600
 #: ``--password`` given without a value: ask for it, hidden.
 ASK = object()
 
@@ -32,6 +35,10 @@ class Failed(Exception):
 
 def out(text: str = "") -> None:
     print(text, flush=True)
+
+
+def warn(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def report(problems: list[Any], headline: str, flags: dict[str, str] | None = None) -> None:

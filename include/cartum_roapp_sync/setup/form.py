@@ -22,6 +22,7 @@ from ..setup_checks import (
     check_entry,
     check_managers,
     check_roapp_references,
+    check_same_shop,
     check_status_matching,
     check_store_url,
     manager_candidates,
@@ -67,6 +68,39 @@ def parse_managers(text: str) -> Any:
             ids.append(int(part))
     if not ids:
         raise ValueError(f"{text!r} is neither \"all\" nor a list of RO App employee ids, e.g. 501,502")
+    return ids
+
+
+def pick(text: str, choices: list[tuple[int, str]], what: str) -> int:
+    """An answer typed at a prompt → an id: the id itself, a name (case does not matter) or
+    a part of one name. ``choices``: (id, name) as listed above the prompt. A number is taken
+    as an id even when it is not listed (the checks then say it does not exist)."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    wanted = text.casefold()
+    exact = [(i, n) for i, n in choices if n.strip().casefold() == wanted]
+    fitting = exact or [(i, n) for i, n in choices if wanted and wanted in n.casefold()]
+    if len({i for i, _ in fitting}) == 1:
+        return fitting[0][0]
+    listed = ", ".join(f"{i} {n}" for i, n in (fitting or choices)) or "none"
+    if fitting:
+        raise ValueError(f"{text!r} fits more than one {what}: {listed}; type the id or more of the name")
+    raise ValueError(f"{text!r} is neither the id nor the name of any {what}; the choices are {listed}")
+
+
+def parse_people(text: str, employees: list[dict[str, Any]]) -> Any:
+    """``all``, or employees by id or name separated by commas → ``"all"`` or a list of ids."""
+    if text.strip().lower() == "all":
+        return "all"
+    choices = [(int(e["id"]), person(e)) for e in employees]
+    ids: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        chosen = pick(part, choices, "RO App employee")
+        if chosen not in ids:
+            ids.append(chosen)
+    if not ids:
+        raise ValueError(f"{text!r} is neither \"all\" nor a list of RO App employees (ids or names), e.g. 501,502")
     return ids
 
 
@@ -151,13 +185,23 @@ class StoreForm:
         if self.ui is not None:
             self.ui.say(text)
 
-    def _ask_int(self, label: str, default: int | None = None) -> int:
+    def ask_int(self, label: str, default: int | None = None) -> int:
         assert self.ui is not None
         while True:
             text = self.ui.ask(label, str(default) if default is not None else None)
             if text.strip().isdigit():
                 return int(text)
-            self.ui.say(f"  ✗ {text!r} is not a number: type the id from the list")
+            self.ui.say(f"  ✗ {text!r} is not a number")
+
+    def ask_choice(self, label: str, choices: list[tuple[int, str]], what: str, default: int | None = None) -> int:
+        """An id from ``choices`` (listed above the prompt), typed as the id or the name."""
+        assert self.ui is not None
+        while True:
+            text = self.ui.ask(label, str(default) if default is not None else None)
+            try:
+                return pick(text, choices, what)
+            except ValueError as exc:
+                self.ui.say(f"  ✗ {exc}")
 
     def _entry_check(self, field: str) -> Callable[[Any], list[Problem]]:
         def check(value: Any) -> list[Problem]:
@@ -199,14 +243,31 @@ class StoreForm:
 
     # --- Cartum --------------------------------------------------------------------------
 
-    def cartum_login(self, url: str | None, login: str | None, password: str | None,
+    def shops(self) -> dict[str, tuple[str, str]]:
+        """The other stores' Cartum addresses: store_id → (name, URL of its connection)."""
+        from .airflow_store import get_connection
+
+        found = {}
+        for other in self.others:
+            conn = get_connection(other.cartum_conn_id)
+            if conn is not None and (conn.host or "").strip():
+                found[other.store_id] = (other.name, conn.host.strip())
+        return found
+
+    def check_url(self, url: str, allow_same_shop: bool = False) -> list[Problem]:
+        """A usable address, and (unless allowed) no shop another store already syncs."""
+        return check_store_url(url) or ([] if allow_same_shop else check_same_shop(url, self.shops()))
+
+    def cartum_login(self, url: str | None, login: str | None, password: str | None, *,
+                     allow_same_shop: bool = False,
                      ) -> tuple[CachedCartum | None, str | None, str | None, str | None]:
         """Check the URL, then log in once (one real ``auth`` call). At a terminal, wrong
         credentials are asked for again. Returns the store and the values that worked."""
         last_url, last_login = url, login
         while True:
-            url = self.settle(url, lambda: self.ui.ask("Store URL, with https://", last_url), check_store_url)
-            if self.ui is None and check_store_url(url):
+            url = self.settle(url, lambda: self.ui.ask("Store URL, with https://", last_url),
+                              lambda u: self.check_url(u, allow_same_shop))
+            if self.ui is None and self.check_url(url, allow_same_shop):
                 return None, url, login, password
             login = self.settle(login, lambda: self.ui.ask("Cartum user name (Settings → Administrators; not the "
                                                            "e-mail)", last_login), _required("login", LOGIN_HELP))
@@ -300,7 +361,9 @@ class StoreForm:
                 self.say(f"  {branch['id']:>6}  {branch.get('name')}")
         branches = self.roapp.branches()
         default = branches[0]["id"] if len(branches) == 1 else None
-        value = self.settle(given, lambda: self._ask_int("Location id (receives the orders)", default),
+        choices = [(int(b["id"]), str(b.get("name") or "")) for b in branches]
+        value = self.settle(given, lambda: self.ask_choice("Location, id or name (receives the orders)", choices,
+                                                            "RO App location", default),
                             lambda v: self._references("location_id", location_id=v))
         self.entry["location_id"] = value
         return value
@@ -310,13 +373,16 @@ class StoreForm:
             self.say("RO App order types:")
             for order_type in self.roapp.order_types():
                 self.say(f"  {order_type['id']:>6}  {order_type.get('name')}")
-        value = self.settle(given, lambda: self._ask_int("Order type id"),
+        choices = [(int(t["id"]), str(t.get("name") or "")) for t in self.roapp.order_types()]
+        value = self.settle(given, lambda: self.ask_choice("Order type, id or name", choices, "RO App order type"),
                             lambda v: self._references("order_type_id", order_type_id=v))
         self.entry["order_type_id"] = value
         return value
 
     def managers(self, given: Any) -> Any:
-        location = int(self.entry.get("location_id") or 0)
+        location: int | None = int(self.entry.get("location_id") or 0)
+        if location not in {int(b["id"]) for b in self.roapp.branches()}:
+            location = None  # already reported: the managers' access to it is not judged (no knock-on)
         roles = self.entry.get("manager_roles")
         if self.ui is not None and given is None:
             employees = self.roapp.employees()
@@ -325,27 +391,28 @@ class StoreForm:
                 shown = employees
             else:
                 self.say(f"Managers: \"all\" (the active managers with access to location {location}, round robin) "
-                         f"or ids separated by commas. Eligible:")
+                         f"or ids or names separated by commas. Eligible:")
                 shown = manager_candidates(employees, location, roles)
             for employee in shown:
                 self.say(f"  {employee['id']:>6}  {person(employee)}")
             if not shown:
                 self.say("  (none: give an employee access to this location in RO App first)")
-        value = self.settle(given, self._ask_managers,
+        value = self.settle(given, self.ask_managers,
                             lambda v: only(check_managers(self.roapp.employees(), v, location, roles), "managers"))
         self.entry["managers"] = value
         return value
 
-    def _ask_managers(self) -> Any:
+    def ask_managers(self, default: str = "all") -> Any:
         assert self.ui is not None
         while True:
             try:
-                return parse_managers(self.ui.ask("Managers", "all"))
+                return parse_people(self.ui.ask("Managers (all, or ids or names separated by commas)", default),
+                                    self.roapp.employees())
             except ValueError as exc:
                 self.ui.say(f"  ✗ managers: {exc}")
 
     def import_days(self, given: int | None, default: int = 60) -> int:
-        value = self.settle(given, lambda: self._ask_int("First import: orders created in the last how many days",
+        value = self.settle(given, lambda: self.ask_int("First import: orders created in the last how many days",
                                                          default),
                             self._entry_check("import_days"))
         self.entry["import_days"] = value
@@ -377,6 +444,7 @@ class StoreForm:
                 return mapping
             mapping = dict(current or {})
         roapp_statuses = self.roapp.order_statuses()
+        choices = [(int(s["id"]), str(s.get("name") or "")) for s in roapp_statuses]
         unmatched = [s for s in cartum.get_statuses() if str(s.get("id")) not in mapping]
         if self.ui is not None and unmatched:
             self.show_roapp_statuses()
@@ -385,8 +453,9 @@ class StoreForm:
                 key = str(status["id"])
                 mapping[key] = self.settle(
                     None,
-                    lambda s=status: self._ask_int(f"  Cartum {s['id']} \"{status_title(s, language)}\" → RO App "
-                                                   f"status id", suggest_status(s, roapp_statuses)),
+                    lambda s=status: self.ask_choice(f"  Cartum {s['id']} \"{status_title(s, language)}\" → RO "
+                                                      f"App status, id or name", choices, "RO App status",
+                                                      suggest_status(s, roapp_statuses)),
                     lambda v, k=key: check_status_matching([], {k: v}, roapp_statuses, language))
         self.entry["status_map"] = mapping
         return mapping

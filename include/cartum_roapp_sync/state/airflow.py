@@ -18,8 +18,10 @@ def connection_url(conn: Any) -> str:
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host or conn.schema}"
     uri = conn.get_uri()
-    if uri.startswith("postgres://"):
-        uri = "postgresql://" + uri[len("postgres://"):]
+    for spelling in ("postgres://", "postgresql://"):
+        if uri.startswith(spelling):
+            # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the pinned driver is psycopg2
+            uri = "postgresql+psycopg2://" + uri[len(spelling):]
     return uri
 
 

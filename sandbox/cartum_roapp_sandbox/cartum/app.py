@@ -20,6 +20,8 @@ Paging behaviour of real platforms, on demand (``set_orders_paging``, ``--orders
 ``sort`` ``newest_first`` answers by ``stat_created`` descending (order id descending among
 equal times). ``schedule_order_changes`` deletes and upserts orders right after the N-th
 ``orders/get`` answer from now, so a test changes the store while a window is being read.
+``set_misbehaviour`` makes a function's pages endless, repeated or oversized
+(``misbehaviour.py``).
 
 Profiles (``profile.py``: ``documented``, the default, or ``alternative``, and single
 flags) choose the side of each disagreement between the public sources the API serves:
@@ -38,6 +40,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from ..server import FaultSettings, Request, Response, html_page
+from .misbehaviour import Misbehaviour
 from .profile import Profile, challenge, present_order, profile as make_profile
 from .seed import DATE_FORMAT, CartumSeedConfig, generate, store_now, title_in
 
@@ -86,6 +89,7 @@ class CartumSandbox:
         self.orders_page_cap: int | None = None
         self.orders_sort = "id"
         self._order_changes: list[dict[str, Any]] = []  # scheduled by schedule_order_changes
+        self.misbehaviour = Misbehaviour()  # set_misbehaviour: endless, repeated or oversized answers
         self._orders: dict[int, dict[str, Any]] = {o["order_id"]: o for o in data.get("orders", [])}
         self._products: dict[str, dict[str, Any]] = {p["article"]: p for p in data.get("products", [])}
         self._users: dict[int, dict[str, Any]] = {u["id"]: u for u in data.get("users", [])}
@@ -147,7 +151,8 @@ class CartumSandbox:
                 if refusal is not None:
                     return refusal
             try:
-                status, response = handler(body, faults)
+                cap = {"catalog/export": CATALOG_LIMIT, "orders/get": self.orders_page_cap}.get(function)
+                status, response = self.misbehaviour.answer(function, body, cap, lambda b: handler(b, faults))
             except ApiError as exc:
                 return envelope("ERROR", {"message": str(exc)})
             # a deep copy: the answer is serialised after the lock is released
@@ -183,6 +188,7 @@ class CartumSandbox:
                 "orders_paging": {"page_cap": self.orders_page_cap, "sort": self.orders_sort},
                 "profile": self.profile.as_dict(),
                 "scheduled_order_changes": self._order_changes,
+                "misbehaviour": self.misbehaviour.state(),
                 "login": self.login,
                 "active_tokens": sum(1 for expiry in self._tokens.values() if expiry > now),
             })
@@ -195,9 +201,9 @@ class CartumSandbox:
             "set_credentials": self._set_credentials, "set_statuses_function": self._set_statuses_function,
             "add_statuses": self._add_statuses, "delete_orders": self._delete_orders,
             "set_orders_paging": self._set_orders_paging, "schedule_order_changes": self._schedule_order_changes,
-            "set_profile": self._set_profile, "upsert_raw_orders": self._upsert_raw_orders,
-            "upsert_raw_users": self._upsert_raw_users, "upsert_raw_products": self._upsert_raw_products,
-            "clear_raw": self._clear_raw,
+            "set_profile": self._set_profile, "set_misbehaviour": self.misbehaviour.set,
+            "upsert_raw_orders": self._upsert_raw_orders, "upsert_raw_users": self._upsert_raw_users,
+            "upsert_raw_products": self._upsert_raw_products, "clear_raw": self._clear_raw,
         }
         if action not in actions:
             raise KeyError(f"known actions: {sorted(actions)}")

@@ -24,6 +24,7 @@ from ..common import (
     report,
     roapp_account,
     schema_problems,
+    warn,
 )
 from ..prompts import Prompter, Stopped
 
@@ -83,9 +84,11 @@ def decide_cartum_connection(conn_id: str | None, *, exists: bool, given: Collec
 # --- the command --------------------------------------------------------------------------
 
 def cmd_add(args: argparse.Namespace, ui: Prompter | None) -> int:
-    from ...setup_checks import SetupError, check_entry, check_status_matching
+    from ...setup_checks import MATCH_IN_ADD, SAME_SHOP_HARM, SetupError, check_entry, same_shop_stores
+    from ...setup_checks import check_status_matching
     from ..airflow_store import CartumConnectionWrite, connection_in_database, ensure_writable, get_connection
     from ..airflow_store import read_entries, write_entries
+    from ...setup_checks import REQUIRED_TEXT
     from ..form import FIELD_FLAGS, StoreForm, parse_status_pair, store_id_from_name
 
     ensure_writable()  # before asking anything: a shadowed Variable cannot be written
@@ -137,7 +140,17 @@ def cmd_add(args: argparse.Namespace, ui: Prompter | None) -> int:
         url, login, password = (existing.host or ""), (existing.login or ""), (existing.password or "")
     else:
         url, login = args.url, args.login
-    cartum, url, login, password = form.cartum_login(url, login, password)
+    if ui is None:
+        # Whatever needs no API is judged first; while it fails, nothing is logged in to.
+        offline = form.problems + form.check_url(url or "", args.allow_same_shop) + [
+            p for p in check_entry({"language": args.language, "product_key": args.product_key,
+                                    "import_days": args.import_days}) if p.field not in REQUIRED_TEXT]
+        if offline:
+            report(offline, f"Store {store_id!r} was not saved: fix these and run the command again (the store's "
+                            f"Cartum was not contacted yet):", {**FIELD_FLAGS, "status_map": "--status"})
+            return EXIT_PROBLEMS
+    cartum, url, login, password = form.cartum_login(url, login, password, allow_same_shop=args.allow_same_shop)
+    same_shop = same_shop_stores(url, form.shops()) if args.allow_same_shop and url else []
     if cartum is not None and existing is not None and not replace and (url, login, password) != (
             (existing.host or "").strip(), existing.login or "", existing.password or ""):
         replace = True  # the existing credentials failed and better ones were typed: keep those
@@ -153,7 +166,8 @@ def cmd_add(args: argparse.Namespace, ui: Prompter | None) -> int:
     status_map: dict[str, int] = {}
     if store_read:
         status_map = form.match_statuses(cartum, pairs)
-        form.problems += check_status_matching(cartum.get_statuses(), status_map, None, form.entry["language"])
+        form.problems += check_status_matching(cartum.get_statuses(), status_map, None, form.entry["language"],
+                                               how=MATCH_IN_ADD)
     entry = {"store_id": store_id, "name": form.entry["name"], "enabled": not args.disabled,
              "cartum_conn_id": conn_id, "roapp_conn_id": args.roapp_conn_id,
              "location_id": form.entry["location_id"], "order_type_id": form.entry["order_type_id"],
@@ -171,6 +185,8 @@ def cmd_add(args: argparse.Namespace, ui: Prompter | None) -> int:
     if ui is not None:
         ui.say()
         ui.say(_summary(config, url))
+        for same in same_shop:
+            ui.say(f"Warning (--allow-same-shop): {url} is a Cartum shop {same}: {SAME_SHOP_HARM}.")
         if not ui.confirm("Save this store?", default=True):
             raise Stopped()
     connection = None if existing is not None and not replace else CartumConnectionWrite(
@@ -191,6 +207,9 @@ def cmd_add(args: argparse.Namespace, ui: Prompter | None) -> int:
     out(f"Saved store {store_id!r} ({config.name}): "
         + (f"connection {conn_id!r} (type cartum) written, " if connection else f"connection {conn_id!r} reused, ")
         + f"entry added to the Variable {VARIABLE_NAME}; {len(status_map)} statuses matched.")
+    for same in same_shop:
+        warn(f"Warning (--allow-same-shop): {url} is a Cartum shop {same}: {SAME_SHOP_HARM}. "
+             f"`cartum-roapp stores remove {store_id}` takes the new store off again.")
     if config.enabled:
         for line in _first_run_note(config, cartum.get_statuses() if cartum else None):
             out(line)

@@ -22,7 +22,7 @@ from ..common import (
     schema_problems,
     store_cartum,
 )
-from ..prompts import Prompter
+from ..prompts import Prompter, Stopped
 
 EDITABLE = ("name", "location_id", "order_type_id", "language", "product_key", "managers", "import_days", "enabled")
 
@@ -45,7 +45,8 @@ def cmd_edit(args: argparse.Namespace, ui: Prompter | None) -> int:
             raise UsageError("nothing to change: give one or more of --name, --location-id, --order-type-id, "
                              "--language, --product-key, --managers, --import-days, --enabled/--disabled, --url, "
                              "--login, --password (`cartum-roapp stores edit --help`)")
-        changes, credentials = _ask_edits(ui, entry, args.store)
+        roapp = roapp_account(str(entry.get("roapp_conn_id") or DEFAULT_ROAPP_CONN_ID))
+        changes, credentials = _ask_edits(ui, entry, args.store, entries, roapp)
         if not changes and not credentials:
             ui.say("Nothing changed.")
             return EXIT_OK
@@ -82,6 +83,8 @@ def cmd_edit(args: argparse.Namespace, ui: Prompter | None) -> int:
         report(problems, f"Store {args.store!r} was not changed:")
         return EXIT_PROBLEMS
 
+    if ui is not None:
+        _confirm(ui, entry, changes, credentials)
     connection = None
     if credentials:
         if not connection_in_database(config.cartum_conn_id) and len(credentials) < 3:
@@ -100,30 +103,53 @@ def cmd_edit(args: argparse.Namespace, ui: Prompter | None) -> int:
     return EXIT_OK
 
 
-def _ask_edits(ui: Prompter, entry: dict[str, Any], store_id: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """At a terminal, with no flag: every setting asked with its current value as default."""
-    from ..form import format_managers, parse_managers
+def _ask_edits(ui: Prompter, entry: dict[str, Any], store_id: str, entries: list[Any],
+               roapp: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """At a terminal, with no flag: every setting asked with its current value as default;
+    locations, order types and managers listed and picked by id or name."""
+    from ...setup_checks import manager_candidates
+    from ..form import StoreForm, format_managers, person
 
+    form = StoreForm(ui, entries, roapp, editing=store_id)
     ui.say(f"Editing store {store_id!r}; Enter keeps the value in brackets.")
-    answers: dict[str, Any] = {
-        "name": ui.ask("Store name", entry.get("name")),
-        "location_id": ui.ask("RO App location id", entry.get("location_id")),
-        "order_type_id": ui.ask("RO App order type id", entry.get("order_type_id")),
-        "language": ui.ask("Language", entry.get("language")).lower(),
-        "product_key": ui.ask("Product key (sku or barcode)", entry.get("product_key")).lower(),
-        "managers": ui.ask("Managers (all or ids)", format_managers(entry.get("managers"))),
-        "import_days": ui.ask("First import days", entry.get("import_days", DEFAULT_IMPORT_DAYS)),
-        "enabled": ui.confirm("Enabled?", default=entry.get("enabled", True) is not False),
-    }
-    for key in ("location_id", "order_type_id", "import_days"):
-        answers[key] = int(answers[key]) if str(answers[key]).isdigit() else answers[key]
-    try:
-        answers["managers"] = parse_managers(answers["managers"])
-    except ValueError:
-        pass  # reported by check_entry/check_managers below with the field named
-    changes = {k: v for k, v in answers.items() if v != entry.get(k, True if k == "enabled" else None)}
+    answers: dict[str, Any] = {"name": ui.ask("Store name", entry.get("name"))}
+    for field, label, what, rows in (("location_id", "Location", "RO App location", roapp.branches()),
+                                     ("order_type_id", "Order type", "RO App order type", roapp.order_types())):
+        choices = [(int(r["id"]), str(r.get("name") or "")) for r in rows]
+        ui.say(f"{what[0].upper()}{what[1:]}s:")
+        for choice_id, choice_name in choices:
+            ui.say(f"  {choice_id:>6}  {choice_name}")
+        current = entry.get(field)
+        answers[field] = form.ask_choice(f"{label}, id or name", choices, what,
+                                         current if isinstance(current, int) else None)
+    answers["language"] = ui.ask("Language (lower case, e.g. ua)", entry.get("language"))
+    answers["product_key"] = ui.ask("Product key (sku or barcode)", entry.get("product_key")).lower()
+    ui.say(f"Managers eligible at location {answers['location_id']} (\"all\" means these, round robin):")
+    for employee in manager_candidates(roapp.employees(), answers["location_id"], entry.get("manager_roles")):
+        ui.say(f"  {employee['id']:>6}  {person(employee)}")
+    answers["managers"] = form.ask_managers(format_managers(entry.get("managers")))
+    answers["import_days"] = form.ask_int("First import days", entry.get("import_days", DEFAULT_IMPORT_DAYS))
+    answers["enabled"] = ui.confirm("Enabled?", default=entry.get("enabled", True) is not False)
+    defaults = {"enabled": True, "import_days": DEFAULT_IMPORT_DAYS}
+    changes = {k: v for k, v in answers.items() if v != entry.get(k, defaults.get(k))}
     password = ui.secret("New Cartum password (Enter keeps the current one)", required=False)
     return changes, ({"password": password} if password else {})
+
+
+def _confirm(ui: Prompter, entry: dict[str, Any], changes: dict[str, Any], credentials: dict[str, str]) -> None:
+    """The change, old → new, and a yes before anything is written (Stopped on no)."""
+    from ..form import format_managers
+
+    def shown(key: str, value: Any) -> str:
+        return format_managers(value) if key == "managers" else repr(value)
+
+    ui.say(f"Changes to store {entry.get('store_id')!r}:")
+    for key, value in changes.items():
+        ui.say(f"  {key:<14} {shown(key, entry.get(key))} → {shown(key, value)}")
+    for key, value in credentials.items():
+        ui.say(f"  Cartum {key:<7} " + ("changed (not shown)" if key == "password" else f"→ {value!r}"))
+    if not ui.confirm("Save these changes?", default=True):
+        raise Stopped()
 
 
 def _after_edit_note(config: StoreConfig, changes: dict[str, Any], reenabled: bool) -> str:

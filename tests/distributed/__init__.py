@@ -1,0 +1,2 @@
+"""The compose topology (CeleryExecutor, Redis, PostgreSQL) started as processes on this
+machine, with two Celery workers: ``run`` (``scripts/distributed-test.sh``)."""
