@@ -140,3 +140,24 @@ ROAPP_SINGLE_OBJECT_WRAPPER = "data"
 #: Comment privacy: the reference has ``is_private``, a public client sends
 #: ``visibility: "private"`` [doc] vs [code]. Both are sent; delivery details stay private.
 ROAPP_COMMENT_PRIVACY = {"is_private": True, "visibility": "private"}
+
+# --- The boundary (``cartum.records``) --------------------------------------------------
+
+#: How far in the future of the store's clock a Cartum creation or registration time may
+#: lie (clock skew) before the record is held and the time kept out of every cursor.
+CARTUM_FUTURE_TOLERANCE_MINUTES = 60
+
+#: Longest text RO App is taken to accept per Cartum field, in characters. The RO App
+#: contract states no limits: these are assumed caps, generous for real data and far below
+#: what breaks a request or a row. A longer text is cut at the boundary. Articles are not
+#: cut (two products would merge): a longer one holds its record.
+ROAPP_TEXT_CAPS = {
+    "delivery_name": 255, "name": 255, "first_name": 255, "last_name": 255, "title": 500,
+    "delivery_phone": 64, "phone": 64, "delivery_email": 254, "email": 254,
+    "delivery_city": 255, "city": 255, "delivery_address": 1000, "address": 1000,
+    "comment": 4000, "description": 20000,
+}
+#: Any other text field.
+ROAPP_TEXT_CAP_DEFAULT = 1000
+#: Longest article (the id map and the article index key on it).
+CARTUM_ARTICLE_MAX = 200

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field as dataclass_field
+from datetime import datetime
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
@@ -452,7 +453,10 @@ def validate_store(config: StoreConfig, cartum: CartumClient, roapp: RoAppClient
         try:
             statuses = seen["cartum_statuses"] = cartum.get_statuses()
             if deep:
-                problems += check_catalogue(list(cartum.iter_products()), statuses, language=config.language,
+                from .cartum.records import parse   # the boundary: a malformed product is left out
+
+                products = parse("products", cartum.iter_products(), datetime.now()).good
+                problems += check_catalogue(products, statuses, language=config.language,
                                             product_key=config.product_key)
         except ApiError as exc:
             problems.append(Problem("url", f"reading the store failed: {exc}", exc))

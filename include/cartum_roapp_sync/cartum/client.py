@@ -35,7 +35,7 @@ import requests
 
 from .. import __version__, assumptions
 from ..ratelimit import LocalRateLimiter
-from .shapes import is_challenge_page
+from .shapes import is_challenge_page, object_rows, row_identity
 from .window import MisbehavingServerError, PageSize, WindowReader, WindowReadError, parse_bound
 from ..transport import (
     AccessDeniedError,
@@ -326,7 +326,7 @@ class CartumClient:
         def fetch(lo: datetime | None, hi: datetime | None, offset: int) -> list[dict[str, Any]]:
             bounds = {name: format_time(value) for name, value in (("from", lo), ("to", hi)) if value is not None}
             answer = self.call("orders/get", {**body, **bounds, "limit": page_size, "offset": offset})
-            return list(answer.get("orders") or [])
+            return object_rows(answer.get("orders") or [])
 
         reader = WindowReader(fetch, pages, assumptions.CARTUM_ORDER_CREATED_FIELD, "order_id",
                               max_calls=self.max_pages)
@@ -335,8 +335,8 @@ class CartumClient:
         started = time.monotonic()
         try:
             for rows in reader.read(lo, hi):
-                fresh = [row for row in rows if row.get("order_id") not in seen]
-                seen.update(row.get("order_id") for row in fresh)
+                fresh = [row for row in rows if row_identity(row, "order_id") not in seen]
+                seen.update(row_identity(row, "order_id") for row in fresh)
                 if len(seen) > self.max_rows:
                     raise self._too_many("orders/get", "order", len(seen), "creation window", "max_rows_per_read")
                 yield from fresh
@@ -368,12 +368,12 @@ class CartumClient:
                 answer = self.call("orders/get", {"ids": wanted, "additionalData": True, "limit": len(wanted),
                                                   "offset": 0})
                 asked = set(wanted)
-                rows = [row for row in answer.get("orders") or [] if row.get("order_id") in asked]
+                rows = [row for row in object_rows(answer.get("orders") or []) if row_identity(row, "order_id") in asked]
                 log.info("Cartum orders/get: %d of %d orders by id", len(rows), len(wanted))
                 yield from rows
                 if len(rows) == len(wanted) or not rows:
                     break
-                got = {row.get("order_id") for row in rows}
+                got = {row_identity(row, "order_id") for row in rows}
                 wanted = [i for i in wanted if i not in got]
 
     def iter_products(self, *, articles: Iterable[str] | None = None, page_size: int = CATALOG_PAGE_LIMIT,

@@ -18,6 +18,9 @@ from typing import Any
 
 from .. import assumptions
 
+#: The one key of the object ``object_rows`` wraps a non-object record in.
+RAW_ROW = "_cartum_raw_row"
+
 #: How much of an HTML page is searched for a challenge marker (such pages are small).
 CHALLENGE_SNIFF_BYTES = 8192
 
@@ -42,6 +45,26 @@ def user_id(value: Any) -> int | None:
 def order_user_id(order: dict[str, Any]) -> int | None:
     """The registered buyer's id of a Cartum order (``assumptions.CARTUM_ORDER_USER_FIELD``)."""
     return user_id(order.get(assumptions.CARTUM_ORDER_USER_FIELD))
+
+
+def object_rows(rows: Any) -> list[dict[str, Any]]:
+    """A page's records, each an object: a non-object one (``null``, a text, a list) is
+    carried as ``{RAW_ROW: value}`` so that paging code can look at every row, and the
+    boundary (``records.parse``) quarantines it as it came."""
+    return [row if isinstance(row, dict) else {RAW_ROW: row} for row in rows]
+
+
+def row_identity(row: dict[str, Any], key: str) -> Any:
+    """What tells a page's record from the others: its ``key`` when usable, else its content
+    (two records without an id are two records, not one)."""
+    value = row.get(key)
+    if value is not None and not isinstance(value, (bool, float)):
+        try:
+            hash(value)
+            return value
+        except TypeError:
+            pass
+    return ("content", repr(sorted(row.items(), key=lambda item: str(item[0]))))
 
 
 def value_shape(value: Any) -> str:

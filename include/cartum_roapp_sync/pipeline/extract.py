@@ -1,5 +1,7 @@
 """Reading a store: the run plan, then orders, products and customers, kept in the run's
-data (``rundata``) for the transform step.
+data (``rundata``) for the transform step. Every record read passes the boundary first
+(``boundary``, ``cartum.records``): a malformed one is quarantined there (stage ``shape``)
+and nothing after it sees it; its creation time, when not sane, never reaches a cursor.
 
 Cartum has no "modified since" filter, so a run reads (1) orders created since the
 orders cursor (the watermark, ``state.cursors``) minus an overlap in the store's
@@ -47,6 +49,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .. import assumptions
+from ..cartum import records
 from ..entities import CLIENTS, ENTITIES, ORDERS
 from ..state.cursors import CARTUM_TIME, observe
 from ..state.store import as_utc
@@ -80,7 +83,8 @@ def make_plan(ctx: RunContext) -> RunPlan:
     final_due = _final_reread_due(ctx, facts)
     recent_final = state.now() - timedelta(days=config.final_days) if final_due else None
     open_ids = set(state.open_order_ids(state.final_statuses(config.final_statuses), recent_final))
-    open_ids.update(int(q["source_key"]) for q in state.open_quarantine(ORDERS.name))
+    # An order held without a usable id (``sha256:…``) cannot be asked for by id.
+    open_ids.update(int(q["source_key"]) for q in state.open_quarantine(ORDERS.name) if q["source_key"].isdigit())
     # No customers cursor yet: not every registered customer is loaded. The catalogue never
     # refreshed: not every product is.
     backfill = [kind for kind, pending in (("customers", starts[CLIENTS.name] is None), ("products", refreshed is None))
@@ -99,6 +103,23 @@ def _final_reread_due(ctx: RunContext, facts: dict[str, Any]) -> bool:
     return last is None or ctx.state.now() - as_utc(last) >= timedelta(minutes=config.final_reread_minutes)
 
 
+def boundary(ctx: RunContext, source: str, rows: Any) -> records.Parsed:
+    """The records of ``source`` read from Cartum, parsed at the boundary
+    (``cartum.records``): the good ones cleaned, the others quarantined (stage ``shape``)
+    with their reasons. Every extract passes what it read through here first."""
+    parsed = records.parse(source, rows, store_now(ctx.config.timezone))
+    for held in parsed.held:
+        ctx.state.quarantine(ctx.run_id, held.entity, held.key, "shape", held.reason, {"cartum_record": held.record})
+        log.warning("quarantined %s %s (as Cartum returned it): %s", held.entity, held.key, held.reason)
+    return parsed
+
+
+def _observed_times(parsed: records.Parsed, field: str) -> list[dict[str, Any]]:
+    """What a cursor may follow: the good records, and the held ones with a usable key and
+    a sane time (they are re-read by id); never a time the boundary refused."""
+    return parsed.good + [{field: h.time} for h in parsed.held if h.time]
+
+
 def extract_orders(ctx: RunContext) -> dict[str, Any]:
     data, config = ctx.data, ctx.config
     plan = data.plan()
@@ -111,21 +132,22 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
 
     orders: dict[int, dict[str, Any]] = {}
     skipped = 0
-    window_read = []
-    for order in ctx.cartum.iter_orders(created_from=orders_from):
-        window_read.append(order)
+    window = boundary(ctx, "orders", ctx.cartum.iter_orders(created_from=orders_from))
+    for order in window.good:
         created = str(order.get(created_field) or "")
         judged_by_import = plan.first_import or (plan.import_cutoff is not None and created <= plan.import_cutoff)
         if judged_by_import and str(order["order_id"]) not in known and order.get(status_field) in skip:
             skipped += 1
             continue
         orders[int(order["order_id"])] = order
-    window = len(orders)
+    window_count = len(orders)
     reconcile.note_window(ctx, plan, orders.values())
-    reread = [i for i in plan.open_order_ids if i not in orders]
-    for order in ctx.cartum.get_orders_by_ids(reread):
+    reread = [i for i in plan.open_order_ids if i not in orders and str(i) not in window.held_keys]
+    by_id = boundary(ctx, "orders", ctx.cartum.get_orders_by_ids(reread))
+    for order in by_id.good:
         orders[int(order["order_id"])] = order
-    gone = _gone_orders(ctx, [i for i in reread if i not in orders])
+    held = window.held_keys | by_id.held_keys   # held is not gone: Cartum returned them
+    gone = _gone_orders(ctx, [i for i in reread if i not in orders and str(i) not in held])
     back = [str(i) for i in orders if (row := known.get(str(i))) is not None and row.details.get("gone_at")]
     if back and ctx.state.mark_orders_gone(back, gone=False):
         log.info("extract_orders: %d order(s) marked gone are in Cartum again and sync as usual: %s",
@@ -134,12 +156,13 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
     rows = [orders[i] for i in sorted(orders)]
     data.save_raw("orders", rows)
     # The cursor follows every order of the creation window, skipped ones included.
-    data.save_observed(ORDERS, observe(window_read, created_field))
+    data.save_observed(ORDERS, observe(_observed_times(window, created_field), created_field))
     ctx.state.set_counts(ctx.run_id, ORDERS.name, extracted=len(rows))
     log.info("extract_orders: %d orders created since %s%s (%d skipped: status in %s on import), %d open orders "
-             "re-read by id%s, %d deleted in Cartum, %.1f s", window, orders_from,
+             "re-read by id%s, %d deleted in Cartum, %d held by shape, %.1f s", window_count, orders_from,
              " (reconcile window)" if plan.reconcile_from else "", skipped, sorted(skip), len(reread),
-             " (recently final ones included)" if plan.final_reread else "", len(gone), time.monotonic() - started)
+             " (recently final ones included)" if plan.final_reread else "", len(gone), len(held),
+             time.monotonic() - started)
     return {"orders": len(rows), "skipped": skipped, "reread": len(reread), "gone": len(gone)}
 
 
@@ -175,7 +198,7 @@ def extract_products(ctx: RunContext) -> dict[str, Any]:
     if "products" in plan.backfill:
         products, mode = _products_backfill(ctx)
     elif plan.catalog_full:
-        products = list(ctx.cartum.iter_products())
+        products = boundary(ctx, "products", ctx.cartum.iter_products()).good
         mode = "full catalogue"
         if _cut_short(ctx, "catalog/export"):
             # not read whole: the refresh clock is not reset (``load.products``)
@@ -185,7 +208,7 @@ def extract_products(ctx: RunContext) -> dict[str, Any]:
         # Known means loaded: an article whose product RO App does not hold yet (rejected,
         # quarantined, never loaded) is read again, so its orders do not wait for the refresh.
         unknown = sorted(_mentioned(data.raw("orders")) - ctx.state.loaded_articles())
-        products = list(ctx.cartum.iter_products(articles=unknown)) if unknown else []
+        products = boundary(ctx, "products", ctx.cartum.iter_products(articles=unknown)).good if unknown else []
         mode = f"{len(unknown)} unknown article(s) on demand"
         _cut_short(ctx, "catalog/export")
     data.save_raw("products", products)
@@ -203,7 +226,7 @@ def _products_backfill(ctx: RunContext) -> tuple[list[dict[str, Any]], str]:
     """The catalogue products RO App does not hold yet: those the run's orders name, and the
     next chunk of the others (on a first import, only when all of them fit in it)."""
     plan, chunk = ctx.data.plan(), ctx.config.backfill_chunk
-    catalogue = list(ctx.cartum.iter_products())
+    catalogue = boundary(ctx, "products", ctx.cartum.iter_products()).good
     cut_short = _cut_short(ctx, "catalog/export")
     loaded = ctx.state.loaded_articles()
     waiting = sorted({str(p["article"]) for p in catalogue if p.get("article")} - loaded)
@@ -261,7 +284,8 @@ def _customers_backfill(ctx: RunContext) -> list[dict[str, Any]]:
     position = customers_backfill(ctx.state).value
     registered, after_id, done = position.split("#") if position else ("", "0", "0")
     after = (registered, int(after_id))
-    read = list(ctx.cartum.iter_customers(registered_from=registered or None))
+    parsed = boundary(ctx, "customers", ctx.cartum.iter_customers(registered_from=registered or None))
+    read = parsed.good
     # Cut short, the read may lack customers before any position: the position stays.
     cut_short = _cut_short(ctx, "users/export")
     rest = sorted((c for c in read if _backfill_key(c) > after), key=_backfill_key)
@@ -274,7 +298,8 @@ def _customers_backfill(ctx: RunContext) -> list[dict[str, Any]]:
         end = f"{end_registered}#{end_id}#{int(done) + len(take)}"
     ctx.data.save_backfill("customers", {"position": end, "last": last, "taken": len(take)})
     # The customers cursor starts only with the last chunk: from then on, new registrations.
-    ctx.data.save_observed(CLIENTS, observe(read, CLIENTS.cursor.field) if last else None)
+    ctx.data.save_observed(CLIENTS, observe(_observed_times(parsed, CLIENTS.cursor.field), CLIENTS.cursor.field)
+                           if last else None)
     _log_backfill("registered customers", int(done), len(take), len(rest) - len(take), chunk)
     return list(keep.values())
 
@@ -290,10 +315,12 @@ def extract_customers(ctx: RunContext) -> dict[str, Any]:
         log.info("extract_customers: %d customers (backfill, and those this run's orders name), %.1f s",
                  len(customers), time.monotonic() - started)
         return {"customers": len(customers)}
-    customers = list(ctx.cartum.iter_customers(registered_from=customers_from))
+    parsed = boundary(ctx, "customers", ctx.cartum.iter_customers(registered_from=customers_from))
+    customers = parsed.good
     data.save_raw("customers", customers)
     cut_short = _cut_short(ctx, "users/export")
-    data.save_observed(CLIENTS, None if cut_short else observe(customers, CLIENTS.cursor.field))
+    data.save_observed(CLIENTS, None if cut_short else observe(_observed_times(parsed, CLIENTS.cursor.field),
+                                                                CLIENTS.cursor.field))
     log.info("extract_customers: %d customers registered since %s, %.1f s", len(customers),
              customers_from or "the beginning", time.monotonic() - started)
     return {"customers": len(customers)}

@@ -143,7 +143,7 @@ def _commit(ctx: RunContext, entity: Entity, loader: Any) -> None:
         reached = plan.start(entity)
     loader.finish(reached)
     if entity.cursor is not None and reached:
-        now = ctx.state.cursor(entity).advance(reached)
+        now = ctx.state.cursor(entity).advance_time(reached)
         log.info("cursor %s.%s at %s", entity.name, entity.cursor.name, now)
 
 

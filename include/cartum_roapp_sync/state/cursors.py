@@ -13,7 +13,14 @@ Cartum field it follows):
 2. **observe**: the extract step notes the highest value it read (``observe``), kept with
    the run's data;
 3. **commit**: only after RO App confirmed the entity's writes does the load step move the
-   cursor there (``advance``). It never moves back.
+   cursor there (``advance``). It never moves back, and never onto a value that is not a
+   sane time (``sane``: a Cartum time no more than ``CARTUM_FUTURE_TOLERANCE_MINUTES``
+   ahead of the store's clock).
+
+A stored value that is not sane (written before the boundary refused such times, or by
+hand) is repaired when a run starts (``start``): to the moment it was last committed, in
+the store's time, the last value known good (every order created before that commit was
+read by that run), or to now when that too lies ahead. A WARNING says so; the run goes on.
 
 Values are Cartum times in the store's local time, ``YYYY-MM-DD HH:MM:SS``: they compare
 as strings. (Within a repeated hour that order is not the order of creation: the wider
@@ -22,6 +29,7 @@ start above is what makes up for it.)
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
@@ -32,7 +40,10 @@ from sqlalchemy import insert as sql_insert
 from .. import assumptions
 from .tables import cursors
 
+log = logging.getLogger(__name__)
+
 CARTUM_TIME = "%Y-%m-%d %H:%M:%S"
+FURTHEST_ZONE = "Etc/GMT-14"   # UTC+14: no store's clock is ahead of it
 
 
 def shift(cartum_time: str, minutes: int) -> str:
@@ -73,6 +84,18 @@ def _touches_repeated_hour(first: datetime, last: datetime, zone: ZoneInfo) -> b
     return before is not None and after is not None and after < before
 
 
+def sane(value: str | None, timezone_name: str = assumptions.CARTUM_STORE_TIMEZONE,
+         now: datetime | None = None) -> bool:
+    """Whether ``value`` is a Cartum time no more than the tolerance ahead of the store's
+    clock (``now``, UTC; default the real clock)."""
+    try:
+        at = datetime.strptime(str(value), CARTUM_TIME)
+    except ValueError:
+        return False
+    store_now = _local(now or datetime.now(timezone.utc), ZoneInfo(timezone_name))
+    return at <= store_now + timedelta(minutes=assumptions.CARTUM_FUTURE_TOLERANCE_MINUTES)
+
+
 def observe(records: Iterable[dict[str, Any]], field: str) -> str | None:
     """The highest non-empty ``field`` among raw records, or None."""
     values = [str(r.get(field)) for r in records if r.get(field)]
@@ -101,7 +124,22 @@ class Cursor:
         """Where the next read begins (``read_start`` of the committed value; None: from the
         beginning)."""
         value = self.value
+        if value and not sane(value, timezone_name):
+            value = self.repair(timezone_name)
         return read_start(value, overlap_minutes, timezone_name) if value else None
+
+    def repair(self, timezone_name: str = assumptions.CARTUM_STORE_TIMEZONE) -> str:
+        """Replace an unreadable or future value by the last good one: the moment it was
+        last committed, in the store's time (never later than now)."""
+        zone, now = ZoneInfo(timezone_name), datetime.now(timezone.utc)
+        with self.engine.begin() as c:
+            row = c.execute(select(cursors.c.value, cursors.c.updated_at).where(*self._where())).first()
+            committed = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=timezone.utc)
+            good = _local(min(committed, now), zone).replace(microsecond=0).strftime(CARTUM_TIME)
+            c.execute(update(cursors).where(*self._where()).values(value=good, updated_at=now))
+        log.warning("cursor %s/%s.%s held %r, not a sane Cartum time: repaired to %s (when it was last "
+                    "committed); the run reads from there", self.store_id, self.entity, self.name, row.value, good)
+        return good
 
     def advance(self, value: str | None) -> str | None:
         """Move the cursor to ``value`` unless it already stands there or later; returns
@@ -119,6 +157,16 @@ class Cursor:
                 c.execute(update(cursors).where(*self._where()).values(value=value, updated_at=now))
                 return value
             return current
+
+    def advance_time(self, value: str | None) -> str | None:
+        """``advance`` for a cursor of Cartum times: a value that is not a time, or lies
+        ahead of the furthest timezone's clock, is refused (the boundary checks each record
+        against its store's clock; this is the last guard)."""
+        if value and not sane(value, FURTHEST_ZONE):
+            log.warning("cursor %s/%s.%s not moved to %r: not a sane Cartum time", self.store_id, self.entity,
+                        self.name, value)
+            return self.value
+        return self.advance(value)
 
     def __repr__(self) -> str:
         return f"Cursor({self.store_id}/{self.entity}.{self.name})"

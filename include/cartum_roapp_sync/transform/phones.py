@@ -20,6 +20,10 @@ def normalize_phone(raw: Any, country: str = "UA") -> tuple[str | None, bool]:
     text = clean_text(raw)
     if text is None:
         return None, False
+    if any(ch.isalpha() for ch in text):
+        # "050ABC4567": phonenumbers would read the letters as a keypad's digits and make
+        # another valid number of it; a phone with letters is a typo, not a number.
+        return None, False
     for candidate in _candidates(text, country):
         try:
             number = phonenumbers.parse(candidate, country)

@@ -94,6 +94,8 @@ class CartumSandbox:
         self._products: dict[str, dict[str, Any]] = {p["article"]: p for p in data.get("products", [])}
         self._users: dict[int, dict[str, Any]] = {u["id"]: u for u in data.get("users", [])}
         self._statuses: dict[int, dict[str, Any]] = {s["id"]: s for s in data.get("statuses", [])}
+        # Malformed records served as they are (``upsert_raw``): any JSON value, per function.
+        self._raw: dict[str, list[Any]] = {"orders": [], "users": [], "products": []}
         self.languages = self._languages_of(data)
         self._tokens: dict[str, float] = {}  # token -> expiry, time.monotonic()
         self._lock = threading.RLock()
@@ -200,6 +202,8 @@ class CartumSandbox:
             "add_statuses": self._add_statuses, "delete_orders": self._delete_orders,
             "set_orders_paging": self._set_orders_paging, "schedule_order_changes": self._schedule_order_changes,
             "set_profile": self._set_profile, "set_misbehaviour": self.misbehaviour.set,
+            "upsert_raw_orders": self._upsert_raw_orders, "upsert_raw_users": self._upsert_raw_users,
+            "upsert_raw_products": self._upsert_raw_products, "clear_raw": self._clear_raw,
         }
         if action not in actions:
             raise KeyError(f"known actions: {sorted(actions)}")
@@ -237,9 +241,10 @@ class CartumSandbox:
                 and (ids is None or o["order_id"] in ids) and (status is None or o["stat_status"] in status)]
         if self.orders_sort == "newest_first":
             rows.sort(key=lambda o: (o["stat_created"], o["order_id"]), reverse=True)
+        rows = [present_order(self.profile, {k: copy.deepcopy(v) for k, v in o.items() if k != "lang"}) for o in rows]
+        rows += _raw_rows(self._raw["orders"], "stat_created", start, stop, ids)
         rows = _page(rows, body, cap=self.orders_page_cap)
         # the answer is taken before the scheduled changes: they land between two calls
-        rows = [present_order(self.profile, {k: copy.deepcopy(v) for k, v in o.items() if k != "lang"}) for o in rows]
         self._apply_due_order_changes()
         if not rows:
             return "EMPTY", {}
@@ -300,15 +305,19 @@ class CartumSandbox:
                 if (articles is None or p["article"] in articles)
                 and (parents is None or (p.get("parent") or {}).get("id") in parents)
                 and (showcase is None or int(p.get("display_in_showcase", 1)) == showcase)]
+        rows = [_project(p, body.get("includedParams"), body.get("excludedParams")) for p in rows]
+        rows += [copy.deepcopy(p) for p in self._raw["products"]
+                 if articles is None or (isinstance(p, dict) and str(p.get("article")) in articles)]
         rows = _page(rows, body, cap=CATALOG_LIMIT)
         if not rows:
             return "EMPTY", {}
-        return "OK", {"products": [_project(p, body.get("includedParams"), body.get("excludedParams")) for p in rows]}
+        return "OK", {"products": rows}
 
     def _users_export(self, body: dict[str, Any], faults: FaultSettings) -> tuple[str, dict[str, Any]]:
         start, stop = _date_bound(body.get("from"), "from", False), _date_bound(body.get("to"), "to", True)
         rows = [u for _, u in sorted(self._users.items())
                 if (start is None or u["registered"] >= start) and (stop is None or u["registered"] <= stop)]
+        rows += _raw_rows(self._raw["users"], "registered", start, stop, None)
         rows = _page(rows, body, cap=None)
         if not rows:
             return "EMPTY", {}
@@ -338,7 +347,51 @@ class CartumSandbox:
                 order.update({k: v for k, v in computed.items() if k not in item})  # given totals win
             merged[order_id] = order
         self._orders.update(merged)  # only once every item is valid
+        # Cartum fixed them: a malformed record with the same order_id is served no more.
+        self._raw["orders"] = [r for r in self._raw["orders"] if not (
+            isinstance(r, dict) and type(r.get("order_id")) is int and r["order_id"] in merged)]
         return {"orders": list(merged.values())}
+
+    def _upsert_raw(self, kind: str, key: str, payload: Any) -> dict[str, Any]:
+        """Store ``payload[kind]`` (a list of any JSON values) as malformed records, served as
+        they are after the well-formed ones. An object whose ``key`` equals a stored raw
+        record's replaces it."""
+        if not isinstance(payload, dict) or not isinstance(payload.get(kind), list):
+            raise ValueError(f"upsert_raw_{kind} takes {{{kind!r}: [any JSON values]}}")
+        for item in copy.deepcopy(payload[kind]):
+            ident = item.get(key) if isinstance(item, dict) else None
+            if ident is not None:
+                self._raw[kind] = [r for r in self._raw[kind] if not (isinstance(r, dict) and r.get(key) == ident)]
+            self._raw[kind].append(item)
+        return {kind: self._raw[kind]}
+
+    def _upsert_raw_orders(self, payload: Any) -> dict[str, Any]:
+        """Malformed orders, served by ``orders/get`` as they are: an object whose
+        ``stat_created`` is a text is served within windows that include it (text order),
+        asked by ``ids`` when its ``order_id`` is one of them; anything else (``null``, a
+        text, a list, an object without a text time) in every window without an end."""
+        return self._upsert_raw("orders", "order_id", payload)
+
+    def _upsert_raw_users(self, payload: Any) -> dict[str, Any]:
+        """Malformed customers for ``users/export`` (windows by ``registered``, as orders)."""
+        return self._upsert_raw("users", "id", payload)
+
+    def _upsert_raw_products(self, payload: Any) -> dict[str, Any]:
+        """Malformed products for ``catalog/export`` (every read, or asked by article)."""
+        return self._upsert_raw("products", "article", payload)
+
+    def _clear_raw(self, payload: Any) -> dict[str, Any]:
+        """Forget malformed records: all, or ``{"orders": [order_id, ...]}`` (and ``users``,
+        ``products`` by id / article)."""
+        payload = payload or {}
+        keys = {"orders": "order_id", "users": "id", "products": "article"}
+        for kind, key in keys.items():
+            if not payload:
+                self._raw[kind] = []
+            elif kind in payload:
+                drop = payload[kind]
+                self._raw[kind] = [r for r in self._raw[kind] if not (isinstance(r, dict) and r.get(key) in drop)]
+        return {kind: len(rows) for kind, rows in self._raw.items()}
 
     def _new_order(self, order_id: int) -> dict[str, Any]:
         return {
@@ -485,6 +538,23 @@ class CartumSandbox:
 
 
 # --- parameter helpers ----------------------------------------------------------------
+
+def _raw_rows(raw: list[Any], time_field: str, start: str | None, stop: str | None,
+              ids: set[int] | None) -> list[Any]:
+    """The malformed records a read answers (``upsert_raw_orders``)."""
+    rows = []
+    for row in raw:
+        at = row.get(time_field) if isinstance(row, dict) else None
+        if ids is not None:
+            keep = isinstance(row, dict) and type(row.get("order_id")) is int and row.get("order_id") in ids
+        elif isinstance(at, str):
+            keep = (start is None or at >= start) and (stop is None or at <= stop)
+        else:
+            keep = stop is None
+        if keep:
+            rows.append(copy.deepcopy(row))
+    return rows
+
 
 def _date_bound(value: Any, name: str, end_of_day: bool) -> str | None:
     """A ``from``/``to`` bound as a comparable ``YYYY-MM-DD HH:MM:SS``; a bare date covers its whole day."""
