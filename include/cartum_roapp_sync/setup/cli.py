@@ -173,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "are stopped; what it loaded stays and the sync state says where it stopped)")
     remove.set_defaults(handler=cmd_remove)
     _probe_parser(groups)
-    _history_parsers(groups)
+    verbose = argparse.ArgumentParser(add_help=False)
+    _verbose_flag(verbose)
+    _history_parsers(groups, [verbose])
     return parser
 
 

@@ -153,9 +153,10 @@ def cmd_quarantine(args: argparse.Namespace, ui: Prompter | None) -> int:
     return EXIT_OK
 
 
-def add_parsers(groups: Any) -> None:
-    """The ``history``, ``order`` and ``quarantine`` commands (``cli.build_parser``)."""
-    history = groups.add_parser("history", help="what the runs did: every store, or one store's runs",
+def add_parsers(groups: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """The ``history``, ``order`` and ``quarantine`` commands (``cli.build_parser``);
+    ``parents`` carry the options every command takes (``--verbose``)."""
+    history = groups.add_parser("history", parents=parents, help="what the runs did: every store, or one store's runs",
                                 description="Every store at a glance (last run, freshness, orders written today "
                                             "and this week, open quarantine, warnings), or with --store the "
                                             "store's latest runs with their counts. Reads the state database only.")
@@ -164,7 +165,7 @@ def add_parsers(groups: Any) -> None:
     history.add_argument("--json", action="store_true", help="print JSON")
     history.set_defaults(handler=cmd_history, no_input=True)
 
-    order = groups.add_parser("order", help="one order's story: read, written, quarantined",
+    order = groups.add_parser("order", parents=parents, help="one order's story: read, written, quarantined",
                               description="Everything the sync did with one Cartum order: when it was read, what "
                                           "was written to RO App in which run (create, items, status, comments), "
                                           "its RO App id, and any quarantine with the reason.")
@@ -173,19 +174,19 @@ def add_parsers(groups: Any) -> None:
     order.add_argument("--json", action="store_true", help="print JSON")
     order.set_defaults(handler=cmd_order, no_input=True)
 
-    held = groups.add_parser("quarantine", help="records held back, retry them or mark them resolved",
+    held = groups.add_parser("quarantine", parents=parents, help="records held back, retry them or mark them resolved",
                              description="The open quarantine (records held back, with why); `retry` asks the "
                                          "next run to try rows again, `resolve` marks one handled with a note.")
     held.add_argument("--store", help="one store only")
     held.add_argument("--json", action="store_true", help="print JSON")
     held.set_defaults(handler=cmd_quarantine, no_input=True)
     actions = held.add_subparsers(dest="action", metavar="retry|resolve")
-    retry = actions.add_parser("retry", help="try rows again on the next run")
+    retry = actions.add_parser("retry", parents=parents, help="try rows again on the next run")
     retry.add_argument("ids", nargs="*", type=int, metavar="ID")
     retry.add_argument("--all", action="store_true", help="every open row (of --store when given)")
     retry.add_argument("--store", default=argparse.SUPPRESS, help="with --all: one store's rows only")
     retry.set_defaults(handler=cmd_quarantine, no_input=True)
-    resolve = actions.add_parser("resolve", help="mark one row resolved, with a note")
+    resolve = actions.add_parser("resolve", parents=parents, help="mark one row resolved, with a note")
     resolve.add_argument("id", type=int, metavar="ID")
     resolve.add_argument("--note", required=True, help="why it needs no sync (kept with the row)")
     resolve.set_defaults(handler=cmd_quarantine, no_input=True)
