@@ -6,11 +6,13 @@ the stores in the Airflow Variable (``AIRFLOW_VAR_CARTUM_ROAPP_STORES``). Inside
 Airflow is imported, it times the two things the processor does: parse the file
 (``DagBag``: the Variable read once, one DAG of 11 tasks per store) and serialize every DAG
 (``DagSerialization.to_dict``, what is sent to the database). CPU seconds are the child
-process's own (``resource.getrusage``), so other load on the machine counts less; the
-ratio to 1 store is what to compare between machines. Sizes run one after another in the
-same invocation; ``--repeat`` takes the best of several.
+process's own (``resource.getrusage``), so other load on the machine counts less; the ratio
+to 1 store is what to compare between machines. Sizes are interleaved, and the best of
+``--repeat`` processes (least CPU) is kept; the verdict against the 2 s target uses CPU
+seconds, because wall time on a shared machine counts the others' load. ``--compare``
+parses another checkout's DAG file (its own package) side by side.
 
-    .venv/bin/python bench/dag_parsing.py [--stores 1 50 200 1000] [--repeat 3]
+    .venv/bin/python bench/dag_parsing.py [--stores 1 50 200 1000] [--repeat 3] [--compare /work/main]
 """
 
 from __future__ import annotations
@@ -82,21 +84,25 @@ def main() -> None:
                 got = measure(n, tree)
                 rows = results[label]
                 best = rows.get(n)
-                if best is None or total(got) < total(best):
+                if best is None or cpu(got) < cpu(best):
                     rows[n] = got
     for label, rows in results.items():
         print_table(label, rows)
     if args.compare:
         mine, other = results["this checkout"], results[str(args.compare)]
-        print(f"\n| stores | parse: this ÷ {args.compare} | parse + serialize: this ÷ {args.compare} |")
+        print(f"\nCPU seconds, this checkout ÷ {args.compare}:\n")
+        print("| stores | parse | parse + serialize |")
         print("|---|---|---|")
         for n in sorted(mine):
-            print(f"| {n:,} | {mine[n]['parse_wall'] / other[n]['parse_wall']:.2f} | "
-                  f"{total(mine[n]) / total(other[n]):.2f} |")
+            print(f"| {n:,} | {mine[n]['parse_cpu'] / other[n]['parse_cpu']:.2f} | {cpu(mine[n]) / cpu(other[n]):.2f} |")
 
 
 def total(r: dict) -> float:
     return r["parse_wall"] + r["serialize_wall"]
+
+
+def cpu(r: dict) -> float:
+    return r["parse_cpu"] + r["serialize_cpu"]
 
 
 def print_table(label: str, rows: dict[int, dict]) -> None:
@@ -111,9 +117,10 @@ def print_table(label: str, rows: dict[int, dict]) -> None:
         print(f"| {n:,} | {r['parse_wall']:.2f} ({r['parse_cpu']:.2f}) | {r['serialize_wall']:.2f} "
               f"({r['serialize_cpu']:.2f}) | {both:.2f} | {both / base_total:.1f} | {1000 * both / n:.1f} |")
     if 1000 in rows:
-        verdict = "meets" if rows[1000]["parse_wall"] <= TARGET_1000_S else "misses"
-        print(f"\n1,000 stores: parse {rows[1000]['parse_wall']:.2f} s ({verdict} the target of {TARGET_1000_S:.0f} s); "
-              f"with serialization {total(rows[1000]):.2f} s.")
+        r = rows[1000]
+        verdict = "meets" if r["parse_cpu"] <= TARGET_1000_S else "misses"
+        print(f"\n1,000 stores: parse {r['parse_cpu']:.2f} CPU-s ({verdict} the target of {TARGET_1000_S:.0f} s; "
+              f"{r['parse_wall']:.2f} s wall on this machine now); with serialization {cpu(r):.2f} CPU-s.")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ Steps: `start_run` → `validate_setup` → `extract_orders` → `extract_produc
 → `transform` → `check_quality` → `load_clients` → `load_products` → `load_orders` → `finish_run`.
 `validate_setup` stops the run, before anything is read, when the setup is broken (a changed
 password, a removed location, a Cartum status not matched in `status_map`).
+A run that reads exactly what the last run that loaded had read shows `transform` and the
+steps after it as **skipped** (nothing changed: nothing to write); `finish_run` records it.
 
 **Reconcile pass.** Once a night (the first run from {reconcile_hour}:00 store time) a run
 also re-reads every order created in the last {reconcile_days} days and loads what RO App
@@ -85,12 +87,14 @@ RECONCILE_PARAM = "reconcile"
 
 
 def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
-    """Task body: rebuild the store's settings, run one step, sort errors for Airflow."""
-    from airflow.sdk.exceptions import AirflowFailException
+    """Task body: rebuild the store's settings, run one step, sort errors for Airflow. A
+    step that found nothing changed skips its task, and Airflow skips the tasks after it
+    (``finish_run`` runs whatever happened before it)."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from .pipeline.errors import FatalStepError
     from .pipeline.runtime import build_context
-    from .pipeline.steps import finish_run, run_step
+    from .pipeline.steps import NOTHING_CHANGED, finish_run, run_step
     from .transport import FatalApiError
 
     config = parse_store(store)
@@ -101,7 +105,9 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
             ctx.state.request_reconcile()   # honoured by this run's plan, like the CLI's request
         if step == "finish_run":
             return _summary_for_xcom(finish_run(ctx))
-        run_step(step, ctx)
+        if run_step(step, ctx) is NOTHING_CHANGED:
+            raise AirflowSkipException(f"store {config.store_id}: nothing changed since the last run that loaded; "
+                                       f"{step} and the steps after it are skipped")
         return None
     except (FatalStepError, FatalApiError, ConfigError) as exc:
         # Retrying will not help: fail now, with the message the user needs.
@@ -124,7 +130,8 @@ def reconcile_asked(context: dict[str, Any]) -> bool:
 
 def _summary_for_xcom(summary: dict[str, Any]) -> dict[str, Any]:
     run = summary.get("run") or {}
-    return {"status": run.get("status"), "mode": run.get("mode"), "cartum_calls": run.get("cartum_calls"),
+    return {"status": run.get("status"), "mode": run.get("mode"), "no_change": run.get("no_change"),
+            "cartum_calls": run.get("cartum_calls"),
             "roapp_calls": run.get("roapp_calls"), "roapp_writes": run.get("roapp_writes"),
             "found_by_reconcile": run.get("found_by_reconcile"), "warnings": run.get("warnings") or [],
             "entities": summary.get("entities")}
