@@ -52,16 +52,26 @@ from cartum_roapp_sync.transform import transform_batch
 folder, config = sys.argv[1], parse_store(json.loads(sys.argv[2]))
 Runtime.get()   # Great Expectations' import: once per process, not the batch's cost
 wall, cpu = time.perf_counter(), usage()
+stages = {}
+def stage(name, started):
+    stages[name] = stages.get(name, 0.0) + usage() - started
+    return usage()
+at = usage()
 raw = {name: json.load(open(f"{folder}/{name}.json")) for name in ("orders", "products", "customers")}
+at = stage("json.load", at)
 result = transform_batch(raw, config=config)
+at = stage("transform_batch", at)
 counts = {}
 for entity in ENTITIES:
     records = frame_to_records(getattr(result, entity.name))
-    checked = validate_entity(entity.name, records_to_frame(records, entity), config)
+    frame = records_to_frame(records, entity)
+    at = stage("frames to records and back", at)
+    checked = validate_entity(entity.name, frame, config)
+    at = stage(f"validate_entity {entity.name}", at)
     counts[entity.name] = {"rows": len(records), "valid": len(checked.valid), "quarantined": len(checked.quarantined),
                            "batch_ok": checked.batch_ok}
 print(json.dumps({"wall": time.perf_counter() - wall, "cpu": usage() - cpu,
-                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "counts": counts}))
+                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "counts": counts, "stages": stages}))
 """
 
 PANDAS = MEASURE + r"""
@@ -139,6 +149,10 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, c in sync["counts"].items():
         print(f"| {name} | {c['rows']:,} | {c['valid']:,} | {c['quarantined']:,} | {c['batch_ok']} |")
+    print("\n| sync stage | CPU s | share |")
+    print("|---|---|---|")
+    for name, seconds in sync["stages"].items():
+        print(f"| {name} | {seconds:.1f} | {seconds / sync['cpu']:.0%} |")
     ratio = sync["cpu"] / base_cpu
     peak = sync["maxrss_kb"] / 1024 / 1024
     print(f"\nTargets: time ÷ pandas {ratio:.2f} (CPU) against ≤ {TARGET_RATIO:.0f}: "
