@@ -5,6 +5,7 @@ and never hides the others. No Airflow imports: callers pass the Variable's text
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,10 +132,15 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
+@functools.lru_cache(maxsize=1)
+def _store_validator() -> jsonschema.Draft202012Validator:
+    """Built once per process: a DAG parse validates every store's entry with it."""
+    return jsonschema.Draft202012Validator(STORE_SCHEMA)
+
+
 def parse_store(entry: Any) -> StoreConfig:
     """One entry → a StoreConfig, or ConfigError naming every bad field."""
-    validator = jsonschema.Draft202012Validator(STORE_SCHEMA)
-    errors = sorted(validator.iter_errors(entry), key=lambda e: list(e.absolute_path))
+    errors = sorted(_store_validator().iter_errors(entry), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("; ".join(_describe(e) for e in errors))
     values = dict(entry)

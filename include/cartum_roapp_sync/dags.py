@@ -8,6 +8,7 @@ task's failure) and never touches anything; every other store's DAG loads as usu
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from datetime import datetime, timedelta, timezone
@@ -20,7 +21,9 @@ from .config import VARIABLE_NAME, ConfigError, StoreConfig, parse_store, parse_
 
 log = logging.getLogger(__name__)
 
+#: The fleet's cadence. Each store's DAG runs at its own minute of it (``schedule_for``).
 SCHEDULE = "*/5 * * * *"
+EVERY_MINUTES = 5
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DEFAULT_ARGS = {
     "owner": "cartum-roapp-sync",
@@ -35,8 +38,11 @@ TAGS = ["cartum", "roapp", "sync"]
 DAG_DOC = """\
 ### Cartum → RO App: {name}
 
-Keeps the Cartum store **{name}** (`{store_id}`) in step with RO App every 5 minutes:
-orders, their clients and products, statuses mapped through the store's `status_map`.
+Keeps the Cartum store **{name}** (`{store_id}`) in step with RO App every 5 minutes, at
+the store's minute: {minutes} past every hour (schedule `{schedule}`). Each store has its
+own minute, derived from its id, so the stores' runs spread over the 5 minutes instead of
+starting together. Orders, their clients and products, statuses mapped through the store's
+`status_map`.
 
 | setting | value |
 |---|---|
@@ -50,6 +56,8 @@ Steps: `start_run` → `validate_setup` → `extract_orders` → `extract_produc
 → `transform` → `check_quality` → `load_clients` → `load_products` → `load_orders` → `finish_run`.
 `validate_setup` stops the run, before anything is read, when the setup is broken (a changed
 password, a removed location, a Cartum status not matched in `status_map`).
+A run that reads exactly what the last run that loaded had read shows `transform` and the
+steps after it as **skipped** (nothing changed: nothing to write); `finish_run` records it.
 
 **Reconcile pass.** Once a night (the first run from {reconcile_hour}:00 store time) a run
 also re-reads every order created in the last {reconcile_days} days and loads what RO App
@@ -59,26 +67,43 @@ the DAG with **reconcile** switched on (Trigger DAG → run parameters, or
 `{{"reconcile": true}}` as the run's conf), or run `cartum-roapp stores reconcile {store_id}`.
 What it found is counted in the run history (`runs.found_by_reconcile`, `runs.warnings`).
 
-Run history, counts and quarantined records are in the state database (see the README).
+**Run history.** Browse → **Sync history** shows this store's runs, its open quarantine
+and any order's story (`cartum-roapp history --store {store_id}` on the command line).
+
 **Quarantined records.** A run that held records back says so in its note (the run's
-"Note" in the grid: the count and the first reasons). All of them, with the record and how
-often each failed, are in the state database's `quarantine` table (connection
+"Note" in the grid: the count and the first reasons). All of them are on the Sync history
+page, and, with the record and how often each failed, in the state database's `quarantine` table (connection
 `cartum_roapp_state`; without it `$AIRFLOW_HOME/cartum_roapp_state.db`):
 `SELECT entity, source_key, stage, reason, attempts FROM quarantine WHERE store_id = '{store_id}'
 AND resolved_at IS NULL ORDER BY id;`
 """
+
+
+def schedule_minute(store_id: str) -> int:
+    """The store's minute within the 5-minute cadence (0-4): derived from its id, the same
+    in every process and on every machine (not Python's salted ``hash``)."""
+    return int.from_bytes(hashlib.sha256(store_id.encode("utf-8")).digest()[:4], "big") % EVERY_MINUTES
+
+
+def schedule_for(store_id: str) -> str:
+    """The store's cron schedule: every 5 minutes from its minute, e.g. ``3-59/5 * * * *``
+    (:03, :08, ..., :58). Cron has no seconds, so the fleet spreads over 5 start minutes."""
+    return f"{schedule_minute(store_id)}-59/{EVERY_MINUTES} * * * *"
+
 
 #: The run parameter shown in the trigger form: a reconcile pass on demand.
 RECONCILE_PARAM = "reconcile"
 
 
 def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
-    """Task body: rebuild the store's settings, run one step, sort errors for Airflow."""
-    from airflow.sdk.exceptions import AirflowFailException
+    """Task body: rebuild the store's settings, run one step, sort errors for Airflow. A
+    step that found nothing changed skips its task, and Airflow skips the tasks after it
+    (``finish_run`` runs whatever happened before it)."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from .pipeline.errors import FatalStepError
     from .pipeline.runtime import build_context
-    from .pipeline.steps import finish_run, run_step
+    from .pipeline.steps import NOTHING_CHANGED, finish_run, run_step
     from .transport import FatalApiError
 
     config = parse_store(store)
@@ -92,7 +117,9 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
                 return _summary_for_xcom(finish_run(ctx))
             finally:  # a failed run's note warns too; the plugin's listener writes it
                 _push_run_note(ctx, context)
-        run_step(step, ctx)
+        if run_step(step, ctx) is NOTHING_CHANGED:
+            raise AirflowSkipException(f"store {config.store_id}: nothing changed since the last run that loaded; "
+                                       f"{step} and the steps after it are skipped")
         return None
     except (FatalStepError, FatalApiError, ConfigError) as exc:
         # Retrying will not help: fail now, with the message the user needs.
@@ -133,38 +160,50 @@ def reconcile_asked(context: dict[str, Any]) -> bool:
 
 def _summary_for_xcom(summary: dict[str, Any]) -> dict[str, Any]:
     run = summary.get("run") or {}
-    return {"status": run.get("status"), "mode": run.get("mode"), "cartum_calls": run.get("cartum_calls"),
+    return {"status": run.get("status"), "mode": run.get("mode"), "no_change": run.get("no_change"),
+            "cartum_calls": run.get("cartum_calls"),
             "roapp_calls": run.get("roapp_calls"), "roapp_writes": run.get("roapp_writes"),
             "found_by_reconcile": run.get("found_by_reconcile"), "warnings": run.get("warnings") or [],
             "entities": summary.get("entities")}
+
+
+class SyncStepOperator(PythonOperator):
+    """One step of a store's run: a PythonOperator whose arguments (the step's name and the
+    store's settings) are not templates. Nothing in them is Jinja: a store name holding
+    ``{{`` stays as written, and parsing, serializing and starting 11 tasks per store does not
+    walk the store's settings for templates and XCom references (``bench/dag_parsing.py``)."""
+
+    template_fields: tuple[str, ...] = ()
 
 
 def build_store_dag(config: StoreConfig) -> DAG:
     from .pipeline.graph import UPSTREAM  # names only: parsing imports none of the steps' dependencies
 
     store = config.to_dict()
+    minute = schedule_minute(config.store_id)
     with DAG(
         dag_id=config.dag_id,
-        description=f"Cartum store {config.name} → RO App, every 5 minutes",
-        schedule=SCHEDULE,
+        description=f"Cartum store {config.name} → RO App, every 5 minutes (from minute {minute})",
+        schedule=schedule_for(config.store_id),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         default_args={**DEFAULT_ARGS, "queue": config.queue} if config.queue else DEFAULT_ARGS,
-        doc_md=DAG_DOC.format(**store),
+        doc_md=DAG_DOC.format(**store, schedule=schedule_for(config.store_id), minutes=", ".join(
+            f":{m:02d}" for m in range(minute, 60, EVERY_MINUTES))),
         tags=[*TAGS, f"store:{config.store_id}"],
         params={RECONCILE_PARAM: Param(False, type="boolean", title="Reconcile",
                                        description=f"Also re-read the orders created in the last "
                                                    f"{config.reconcile_days} days and load what RO App lacks or "
                                                    f"holds differently (the nightly reconcile pass, now)")},
     ) as dag:
-        tasks = {name: PythonOperator(task_id=name, python_callable=_run_task,
+        tasks = {name: SyncStepOperator(task_id=name, python_callable=_run_task,
                                       op_kwargs={"step": name, "store": store})
                  for name in UPSTREAM}
         for name, upstream in UPSTREAM.items():
             for parent in upstream:
                 tasks[parent] >> tasks[name]
-        finish = PythonOperator(task_id="finish_run", python_callable=_run_task,
+        finish = SyncStepOperator(task_id="finish_run", python_callable=_run_task,
                                 op_kwargs={"step": "finish_run", "store": store},
                                 trigger_rule="all_done", retries=0)
         list(tasks.values()) >> finish

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from cartum_roapp_sync.dags import schedule_minute
+
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 TASKS = ["start_run", "validate_setup", "extract_orders", "extract_customers", "extract_products", "transform", "check_quality",
          "load_clients", "load_products", "load_orders", "finish_run"]
@@ -41,7 +43,9 @@ def test_one_store(monkeypatch):
     dag = bag.dags["cartum_roapp__kyiv"]
     assert sorted(t.task_id for t in dag.tasks) == sorted(TASKS)
     assert dag.catchup is False and dag.max_active_runs == 1
-    assert dag.timetable.expression == "*/5 * * * *"
+    minute = schedule_minute("kyiv")
+    assert dag.timetable.expression == f"{minute}-59/5 * * * *"
+    assert f"schedule `{minute}-59/5 * * * *`" in dag.doc_md and f":{minute:02d}, :{minute + 5:02d}" in dag.doc_md
     assert {"cartum", "roapp", "store:kyiv"} <= set(dag.tags)
     assert "Shop kyiv" in dag.doc_md
     extract = dag.get_task("extract_orders")
@@ -120,3 +124,52 @@ def test_dag_file_does_not_import_heavy_modules(importer):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_each_store_runs_at_its_own_minute_of_the_five(monkeypatch):
+    """The fleet spreads over the 5 minutes: each DAG's runs come every 5 minutes, at the
+    minute its store id gives, and never all on the same one."""
+    import pendulum
+    from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
+    from airflow.timetables.base import DataInterval, TimeRestriction
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    ids = [f"shop_{i:03d}" for i in range(20)]
+    bag = load_dagbag(monkeypatch, [store(i) for i in ids])
+    minutes = set()
+    for store_id in ids:
+        dag = bag.dags[f"cartum_roapp__{store_id}"]
+        assert isinstance(dag.timetable, CronTriggerTimetable)
+        core = coerce_to_core_timetable(dag.timetable)
+        last = pendulum.datetime(2026, 11, 29, 10, 0, tz="UTC")
+        starts = []
+        for _ in range(3):
+            info = core.next_dagrun_info(last_automated_data_interval=DataInterval(last, last),
+                                         restriction=TimeRestriction(earliest=None, latest=None, catchup=True))
+            last = info.run_after
+            starts.append(last)
+        assert [(s.minute % 5, s.second) for s in starts] == [(schedule_minute(store_id), 0)] * 3
+        assert [(b - a).total_seconds() for a, b in zip(starts, starts[1:])] == [300, 300]
+        minutes.add(schedule_minute(store_id))
+    assert len(minutes) >= 3, "20 stores all on one or two minutes: the offsets do not spread"
+
+
+def test_a_stores_minute_is_stable_and_the_fleet_spreads_evenly():
+    """The same in another process (Python salts ``hash`` per process) and on every parse;
+    over 1,000 ids each minute holds between 15 % and 25 % of the stores."""
+    import subprocess
+    import sys
+    from collections import Counter
+
+    ids = [f"store-{i}" for i in range(1000)]
+    here = [schedule_minute(i) for i in ids]
+    code = ("import json, sys; from cartum_roapp_sync.dags import schedule_minute; "
+            "print(json.dumps([schedule_minute(i) for i in json.load(sys.stdin)]))")
+    for seed in ("1", "2"):
+        other = subprocess.run([sys.executable, "-c", code], input=json.dumps(ids), capture_output=True, text=True,
+                               env={**__import__("os").environ, "PYTHONHASHSEED": seed}, timeout=120)
+        assert other.returncode == 0, other.stderr
+        assert json.loads(other.stdout) == here
+    counts = Counter(here)
+    assert set(counts) == {0, 1, 2, 3, 4}
+    assert all(150 <= n <= 250 for n in counts.values()), counts

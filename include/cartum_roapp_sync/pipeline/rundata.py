@@ -161,6 +161,23 @@ class RunData:
     def step_failed(self, step: str, error: str) -> None:
         self.state.record_step(self.run_id, step, error)
 
+    def step_skipped(self, step: str) -> None:
+        self.state.record_step(self.run_id, step, skipped=True)
+
+    # --- nothing changed (``steps.nothing_changed``) -----------------------------------
+
+    def save_read_digest(self, digest: str | None, unchanged: bool) -> None:
+        """What this run read (None: not a run that can find nothing changed), and whether
+        it is what the last run that loaded read."""
+        self._put("read_digest", {"digest": digest, "unchanged": unchanged})
+
+    def read_digest(self) -> str | None:
+        return (self._get("read_digest") or {}).get("digest")
+
+    def nothing_changed(self) -> bool:
+        """The run read what the last run had loaded: transform, quality and loads skip."""
+        return bool((self._get("read_digest") or {}).get("unchanged"))
+
     def outcomes(self) -> dict[str, tuple[str, str | None]]:
         """step → (``done`` or ``failed``, error) for the steps that have run."""
         return self.state.step_outcomes(self.run_id)

@@ -5,6 +5,11 @@ the DAG wraps each in a task (``dags``), and tests can call them directly.
                                               → extract_customers ─┴→ transform
               → check_quality → load_clients → load_products → load_orders → finish_run
 
+A run that reads exactly what the last run that loaded had read (``nothing_changed``)
+skips the rest after the extracts: ``transform`` returns ``NOTHING_CHANGED`` (the DAG's
+task then skips itself, and Airflow skips every task after it without starting a process),
+and ``finish_run`` records the run as a no-change run.
+
 Data passes between steps through the state database (``rundata``), never through XCom:
 it can be large and it must survive a worker dying. Each step's outcome (done, or its
 error) is recorded, so ``finish_run`` knows whether the run as a whole succeeded. The
@@ -13,17 +18,21 @@ load steps are one per declared entity (``entities``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ..entities import ENTITIES, Entity
+from .. import __version__
+from ..entities import ENTITIES, ORDERS, PRODUCTS, Entity
 from ..transport import RetriableApiError
-from . import extract, process, reconcile
+from . import extract, reconcile
 from .context import RunContext
 from .errors import FatalStepError
-from .graph import UPSTREAM
+from .graph import LOAD_STEPS, UPSTREAM
 from .load import LOADERS
+from .rundata import SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +156,74 @@ def _commit(ctx: RunContext, entity: Entity, loader: Any) -> None:
         log.info("cursor %s.%s at %s", entity.name, entity.cursor.name, now)
 
 
-def transform(ctx: RunContext) -> dict[str, Any]:
-    """The transform (``process.transform``); in a reconcile pass, then what it found."""
+#: What ``transform`` returns when the run found nothing changed (``nothing_changed``).
+NOTHING_CHANGED = "nothing changed"
+#: The steps a run that found nothing changed skips (``finish_run`` still runs).
+SKIPPED_WHEN_UNCHANGED = ("transform", "check_quality", *LOAD_STEPS)
+
+
+def nothing_changed(ctx: RunContext) -> bool:
+    """True when this run read exactly what the last run that loaded had read, under the
+    same settings and code, and nothing else is pending: then transforming, checking and
+    loading it again would write nothing (every record's hash is unchanged), and the run
+    skips them. Decided after the extracts, from the run's raw records (no call).
+
+    Only an ordinary incremental run can find nothing changed: not a first import, a
+    reconcile pass, a backfill, the catalogue refresh or the hourly re-read of final
+    orders (each has work of its own), and not while any record waits in the quarantine
+    (a record RO App rejected is retried on every run). The digest of what a run read is
+    kept by ``finish_run`` only when the run succeeded; any run that goes on to load
+    clears it first, so a run that fails half-way is never taken for the last one that
+    loaded."""
+    plan = ctx.data.plan()
+    ordinary = (plan.mode == "incremental" and not plan.backfill and not plan.catalog_full
+                and not plan.final_reread and not ctx.state.open_quarantine())
+    digest = _read_digest(ctx) if ordinary else None
+    last = (ctx.state.get_store_state() or {}).get("read_digest")
+    unchanged = digest is not None and digest == last
+    ctx.data.save_read_digest(digest, unchanged)
+    if not unchanged and last is not None:
+        ctx.state.set_store_state(read_digest=None)
+    return unchanged
+
+
+def _read_digest(ctx: RunContext) -> str:
+    """sha256 of what the run read (every raw record, in the order read), the store's
+    settings and the package's version: equal digests, equal transform input."""
+    digest = hashlib.sha256()
+    head = {"version": __version__, "store": ctx.config.to_dict()}
+    digest.update(json.dumps(head, sort_keys=True, default=str).encode("utf-8"))
+    for source in SOURCES:
+        digest.update(f"\n{source}\n".encode("utf-8"))
+        for record in ctx.data.raw(source):
+            digest.update(json.dumps(record, sort_keys=True, default=str).encode("utf-8"))
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def transform(ctx: RunContext) -> dict[str, Any] | str:
+    """The transform (``process.transform``); in a reconcile pass, then what it found. A
+    run that found nothing changed (``nothing_changed``) returns ``NOTHING_CHANGED``
+    instead: every record it read counts as unchanged, and nothing is transformed."""
+    if nothing_changed(ctx):
+        for entity in (ORDERS, PRODUCTS):
+            ctx.state.set_counts(ctx.run_id, entity.name, unchanged=len(ctx.data.raw(entity.name)))
+        log.info("transform: store %s: nothing changed since the last run that loaded (the same %s); the "
+                 "transform, data quality and loads are skipped", ctx.config.store_id,
+                 ", ".join(f"{len(ctx.data.raw(s))} {s}" for s in SOURCES))
+        return NOTHING_CHANGED
+    from . import process   # pandas: only in a run that transforms something
+
     result = process.transform(ctx)
     reconcile.note_findings(ctx)
     return result
+
+
+def check_quality(ctx: RunContext) -> dict[str, Any]:
+    """Data quality (``process.check_quality``: pandas and Great Expectations, imported here)."""
+    from . import process
+
+    return process.check_quality(ctx)
 
 
 STEPS: dict[str, Callable[[RunContext], Any]] = {
@@ -161,7 +233,7 @@ STEPS: dict[str, Callable[[RunContext], Any]] = {
     "extract_products": extract.extract_products,
     "extract_customers": extract.extract_customers,
     "transform": transform,
-    "check_quality": process.check_quality,
+    "check_quality": check_quality,
     **{entity.step: _load(entity) for entity in ENTITIES},
 }
 
@@ -169,7 +241,13 @@ assert set(STEPS) == set(UPSTREAM), "every step has its place in the graph"
 
 
 def run_step(name: str, ctx: RunContext) -> Any:
-    """Run one step, count its API calls, and record its outcome (done, or its error)."""
+    """Run one step, count its API calls, and record its outcome (done, skipped, or its
+    error). After ``transform`` found nothing changed, the steps it skips return
+    ``NOTHING_CHANGED`` at once (under Airflow they never start: the DAG skips them)."""
+    if name in SKIPPED_WHEN_UNCHANGED and name != "transform" and ctx.data.nothing_changed():
+        ctx.data.step_skipped(name)
+        ctx.close()
+        return NOTHING_CHANGED
     try:
         result = STEPS[name](ctx)
     except Exception as exc:
@@ -178,7 +256,10 @@ def run_step(name: str, ctx: RunContext) -> Any:
     finally:
         ctx.record_calls()
         ctx.close()
-    ctx.data.step_done(name)
+    if result is NOTHING_CHANGED:
+        ctx.data.step_skipped(name)
+    else:
+        ctx.data.step_done(name)
     return result
 
 
@@ -207,10 +288,17 @@ def finish_run(ctx: RunContext) -> dict[str, Any]:
     """Record the run's outcome and summary; raise when any step did not finish, so that
     the Airflow run fails too."""
     outcomes = ctx.data.outcomes()
-    missing = [name for name in STEPS if outcomes.get(name, ("missing", None))[0] != "done"]
+    unchanged = ctx.data.nothing_changed()
+    skipped = set(SKIPPED_WHEN_UNCHANGED) if unchanged else set()
+    missing = [name for name in STEPS if name not in skipped and outcomes.get(name, ("missing", None))[0] != "done"]
     error_text = "; ".join(f"{name}: {outcomes.get(name, (None, None))[1] or 'did not finish'}"
                            for name in missing) or None
-    summary = ctx.state.finish_run(ctx.run_id, "failed" if missing else "success", error_text)
+    summary = ctx.state.finish_run(ctx.run_id, "failed" if missing else "success", error_text,
+                                   no_change=unchanged and not missing)
+    digest = ctx.data.read_digest()
+    if not missing and not unchanged and digest is not None:
+        # This run loaded what it read: the next run that reads the same finds nothing changed.
+        ctx.state.set_store_state(read_digest=digest)
     purged = ctx.state.purge_resolved_quarantine(ctx.config.quarantine_keep_days)
     if purged:
         log.info("quarantine: %d row(s) resolved more than %d days ago purged", purged,
@@ -223,9 +311,10 @@ def finish_run(ctx: RunContext) -> dict[str, Any]:
         # The pass is done: the next is due at the next reconcile_hour, or when asked for
         # after this run started.
         ctx.state.set_store_state(reconciled_at=run["started_at"])
-    log.info("run summary for store %s (%s): status %s, %s, Cartum calls %s, RO App calls %s (%s writes), %.1f s; "
+    log.info("run summary for store %s (%s): status %s, %s%s, Cartum calls %s, RO App calls %s (%s writes), %.1f s; "
              "found by reconcile %s; %d warning(s)", ctx.config.store_id, ctx.run_id, run.get("status"),
-             run.get("mode"), run.get("cartum_calls"), run.get("roapp_calls"), run.get("roapp_writes"),
+             run.get("mode"), ", nothing changed (transform, quality and loads skipped)" if run.get("no_change") else "",
+             run.get("cartum_calls"), run.get("roapp_calls"), run.get("roapp_writes"),
              run.get("duration_s") or 0, run.get("found_by_reconcile") or 0, len(run.get("warnings") or []))
     order = {entity.name: entity.load_order for entity in ENTITIES}
     for entity, counts in sorted(summary["entities"].items(), key=lambda e: order.get(e[0], 99)):

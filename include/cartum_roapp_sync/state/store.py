@@ -303,10 +303,12 @@ class StateStore:
                 c.execute(insert(run_entities).values(store_id=self.store_id, run_id=run_id, entity=entity,
                                                       **{k: counts.get(k, 0) for k in COUNTERS}))
 
-    def record_step(self, run_id: str, step: str, error: str | None = None) -> None:
-        """A step finished (``error`` None) or failed; a retry's outcome replaces the last."""
+    def record_step(self, run_id: str, step: str, error: str | None = None, *, skipped: bool = False) -> None:
+        """A step finished (``error`` None), failed, or was skipped (the run found nothing
+        changed); a retry's outcome replaces the last."""
         where = and_(run_steps.c.store_id == self.store_id, run_steps.c.run_id == run_id, run_steps.c.step == step)
-        values = {"status": "failed" if error is not None else "done", "error": error, "finished_at": utcnow()}
+        status = "failed" if error is not None else "skipped" if skipped else "done"
+        values = {"status": status, "error": error, "finished_at": utcnow()}
         with self.engine.begin() as c:
             if not c.execute(update(run_steps).where(where).values(**values)).rowcount:
                 c.execute(insert(run_steps).values(store_id=self.store_id, run_id=run_id, step=step, **values))
@@ -318,14 +320,15 @@ class StateStore:
                 run_steps.c.store_id == self.store_id, run_steps.c.run_id == run_id)).all()
         return {r.step: (r.status, r.error) for r in rows}
 
-    def finish_run(self, run_id: str, status: str, error: str | None = None) -> dict[str, Any]:
+    def finish_run(self, run_id: str, status: str, error: str | None = None, *,
+                   no_change: bool = False) -> dict[str, Any]:
         now = utcnow()
         with self.engine.begin() as c:
             started = c.execute(select(runs.c.started_at).where(
                 runs.c.store_id == self.store_id, runs.c.run_id == run_id)).scalar()
             duration = (now - as_utc(started)).total_seconds() if started else None
             c.execute(update(runs).where(runs.c.store_id == self.store_id, runs.c.run_id == run_id).values(
-                finished_at=now, status=status, error=error, duration_s=duration))
+                finished_at=now, status=status, error=error, duration_s=duration, no_change=no_change))
         return self.run_summary(run_id)
 
     def run_summary(self, run_id: str) -> dict[str, Any]:

@@ -30,6 +30,9 @@ store_state = Table(
     # and when the orders in them were last re-read (hourly, for ``final_days``).
     Column("final_statuses", JSON),
     Column("final_reread_at", DateTime(timezone=True)),
+    # What the last run that loaded read (a digest of its raw records and the store's
+    # settings, ``steps.nothing_changed``); None after a run that did not finish.
+    Column("read_digest", String(64)),
 )
 
 #: How far each entity has been read, per store: one row per (entity, cursor name). The
@@ -92,6 +95,9 @@ runs = Table(
     Column("mode", String(16)),                     # first_import, incremental, reconcile
     Column("warnings", JSON),                       # list of texts: degraded setup, reconcile findings
     Column("found_by_reconcile", Integer, nullable=False, default=0, server_default=text("0")),
+    # The run read what the last run had loaded, nothing changed: it skipped the transform,
+    # data quality and the loads (``steps.nothing_changed``). None: a run from before.
+    Column("no_change", Boolean),
 )
 
 run_entities = Table(
@@ -144,7 +150,7 @@ run_steps = Table(
     Column("store_id", String(48), primary_key=True),
     Column("run_id", String(250), primary_key=True),
     Column("step", String(32), primary_key=True),
-    Column("status", String(8), nullable=False),   # done, failed
+    Column("status", String(8), nullable=False),   # done, failed, skipped (nothing changed)
     Column("error", Text),
     Column("finished_at", DateTime(timezone=True), nullable=False),
 )
@@ -225,8 +231,9 @@ _OLD_CURSOR_COLUMNS = (("orders_watermark", "orders", "created"), ("customers_wa
 
 #: Columns later versions added to a table that already existed: ``upgrade`` adds them.
 _ADDED_COLUMNS = ((quarantine, ("attempts", "first_seen_at", "last_seen_at", "resolution")),
-                  (runs, ("mode", "warnings", "found_by_reconcile")),
-                  (store_state, ("reconciled_at", "reconcile_requested_at", "final_statuses", "final_reread_at")))
+                  (runs, ("mode", "warnings", "found_by_reconcile", "no_change")),
+                  (store_state, ("reconciled_at", "reconcile_requested_at", "final_statuses", "final_reread_at",
+                                 "read_digest")))
 
 
 def _add_missing_columns(connection: Any) -> None:
