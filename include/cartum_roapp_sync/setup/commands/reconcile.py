@@ -16,7 +16,7 @@ from ..prompts import Prompter
 
 
 def cmd_reconcile(args: argparse.Namespace, ui: Prompter | None) -> int:
-    from ...dags import SCHEDULE
+    from ...dags import schedule_for
     from ...entities import ORDERS
     from ...pipeline.reconcile import window_start
     from ...state.airflow import state_engine
@@ -41,7 +41,7 @@ def cmd_reconcile(args: argparse.Namespace, ui: Prompter | None) -> int:
     if not config.enabled:
         out(f"The store is disabled: the request waits until `cartum-roapp stores edit {config.store_id} --enabled`.")
         return EXIT_OK
-    note = (f"The DAG {config.dag_id} runs on the schedule {SCHEDULE}, so its next run starts within 5 minutes; to "
+    note = (f"The DAG {config.dag_id} runs on the schedule {schedule_for(config.store_id)}, so its next run starts within 5 minutes; to "
             f"start one now: `airflow dags trigger {config.dag_id}`.")
     if dag_timing(config.dag_id).known_paused:
         note += f" The DAG is paused: nothing runs until `airflow dags unpause {config.dag_id}`."
