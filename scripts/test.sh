@@ -22,6 +22,39 @@ then
   done
 fi
 
+# A database of this run's own on that server (unless CARTUM_ROAPP_TEST_PG_DB=keep): tables an
+# older checkout or another run left in the shared database cannot mix with this run's, and
+# two runs on one server do not share rate-limit rows. Dropped at the end.
+OWN_DB=""
+if [ "${CARTUM_ROAPP_TEST_PG_DB:-own}" != keep ]; then
+  OWN_DB="cartum_roapp_test_$(date +%s)_$$"
+  SERVER_URL="$CARTUM_ROAPP_TEST_PG_URL"
+  if CARTUM_ROAPP_TEST_PG_URL=$(.venv/bin/python - "$OWN_DB" <<'PY'
+import os, sys, sqlalchemy
+url = sqlalchemy.engine.make_url(os.environ["CARTUM_ROAPP_TEST_PG_URL"])
+engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+with engine.connect() as connection:
+    connection.execute(sqlalchemy.text(f'CREATE DATABASE "{sys.argv[1]}"'))
+print(url.set(database=sys.argv[1]).render_as_string(hide_password=False))
+PY
+  ); then
+    export CARTUM_ROAPP_TEST_PG_URL
+    echo "==> PostgreSQL database of this run: $OWN_DB (dropped at the end)"
+    drop_own_db() {
+      SERVER_URL="$SERVER_URL" .venv/bin/python - "$OWN_DB" <<'PY' || true
+import os, sys, sqlalchemy
+url = sqlalchemy.engine.make_url(os.environ["SERVER_URL"])
+engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+with engine.connect() as connection:
+    connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{sys.argv[1]}" WITH (FORCE)'))
+PY
+    }
+    trap drop_own_db EXIT
+  else
+    echo "==> could not create a database of this run's own; the tests use $CARTUM_ROAPP_TEST_PG_URL as it is"
+  fi
+fi
+
 export PATH="$PWD/.venv/bin:$PATH"
 echo "==> running the tests"
-exec .venv/bin/python -m pytest -ra "$@"
+.venv/bin/python -m pytest -ra "$@"
