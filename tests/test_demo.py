@@ -47,7 +47,7 @@ def test_demo_runs_the_dag_through_airflow(tmp_path):
     assert "login: admin / " in output
     # the first import is a first import, not a lost state being rebuilt (read through
     # Airflow's real task context)
-    start_logs = [p.read_text() for p in tmp_path.rglob("task_id=start_run/*.log")]
+    start_logs = [p.read_text() for p in tmp_path.rglob("task_id=validate_setup/*.log")]
     assert start_logs and all("FIRST IMPORT" in log or "incremental" in log for log in start_logs)
     assert not any("has synced before" in log for log in start_logs)
 

@@ -52,8 +52,9 @@ starting together. Orders, their clients and products, statuses mapped through t
 | language, product key | `{language}`, `{product_key}` |
 | first import | last {import_days} days, skipping statuses {skip_statuses_on_import} |
 
-Steps: `start_run` → `validate_setup` → `extract_orders` → `extract_products`, `extract_customers`
-→ `transform` → `check_quality` → `load_clients` → `load_products` → `load_orders` → `finish_run`.
+Steps: `validate_setup` (starts the run, then checks the setup) → `extract_orders` →
+`extract_products`, `extract_customers` → `transform` → `check_quality` → `load_clients` →
+`load_products` → `load_orders` → `finish_run`.
 `validate_setup` stops the run, before anything is read, when the setup is broken (a changed
 password, a removed location, a Cartum status not matched in `status_map`).
 A run that reads exactly what the last run that loaded had read shows `transform` and the
@@ -91,6 +92,8 @@ def schedule_for(store_id: str) -> str:
     return f"{schedule_minute(store_id)}-59/{EVERY_MINUTES} * * * *"
 
 
+#: The run's first step: it starts the run (its plan and history), then checks the setup.
+FIRST_STEP = "validate_setup"
 #: The run parameter shown in the trigger form: a reconcile pass on demand.
 RECONCILE_PARAM = "reconcile"
 
@@ -108,9 +111,9 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
 
     config = parse_store(store)
     ctx = build_context(config, context["run_id"],
-                        synced_before=previous_success(context) if step == "start_run" else None)
+                        synced_before=previous_success(context) if step == FIRST_STEP else None)
     try:
-        if step == "start_run" and reconcile_asked(context):
+        if step == FIRST_STEP and reconcile_asked(context):
             ctx.state.request_reconcile()   # honoured by this run's plan, like the CLI's request
         if step == "finish_run":
             try:
@@ -170,7 +173,7 @@ def _summary_for_xcom(summary: dict[str, Any]) -> dict[str, Any]:
 class SyncStepOperator(PythonOperator):
     """One step of a store's run: a PythonOperator whose arguments (the step's name and the
     store's settings) are not templates. Nothing in them is Jinja: a store name holding
-    ``{{`` stays as written, and parsing, serializing and starting 11 tasks per store does not
+    ``{{`` stays as written, and parsing, serializing and starting 10 tasks per store does not
     walk the store's settings for templates and XCom references (``bench/dag_parsing.py``)."""
 
     template_fields: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ import pytest
 from cartum_roapp_sync.dags import schedule_minute
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
-TASKS = ["start_run", "validate_setup", "extract_orders", "extract_customers", "extract_products", "transform", "check_quality",
+TASKS = ["validate_setup", "extract_orders", "extract_customers", "extract_products", "transform", "check_quality",
          "load_clients", "load_products", "load_orders", "finish_run"]
 
 
@@ -55,7 +55,7 @@ def test_one_store(monkeypatch):
     assert dag.get_task("load_orders").upstream_task_ids == {"load_products"}
     assert dag.get_task("transform").upstream_task_ids == {"extract_products", "extract_customers"}
     assert dag.get_task("extract_orders").upstream_task_ids == {"validate_setup"}
-    assert dag.get_task("validate_setup").upstream_task_ids == {"start_run"}
+    assert dag.get_task("validate_setup").upstream_task_ids == set(), "validate_setup starts the run"
 
 
 def test_two_hundred_stores(monkeypatch, capsys):
