@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, BaseOperator, Param
 
 from .config import VARIABLE_NAME, ConfigError, StoreConfig, parse_store, parse_stores
 
@@ -170,13 +170,32 @@ def _summary_for_xcom(summary: dict[str, Any]) -> dict[str, Any]:
             "entities": summary.get("entities")}
 
 
-class SyncStepOperator(PythonOperator):
-    """One step of a store's run: a PythonOperator whose arguments (the step's name and the
-    store's settings) are not templates. Nothing in them is Jinja: a store name holding
-    ``{{`` stays as written, and parsing, serializing and starting 10 tasks per store does not
-    walk the store's settings for templates and XCom references (``bench/dag_parsing.py``)."""
+class SyncStepOperator(BaseOperator):
+    """One step of a store's run: calls ``python_callable(**op_kwargs, **context)`` (the
+    step's name and the store's settings), as a PythonOperator would, but cheaper to build
+    10 times per store (``bench/dag_parsing.py``): its arguments are not templates (nothing in
+    them is Jinja: a store name holding ``{{`` stays as written, and parsing, serializing and
+    starting a task does not walk the store's settings), and it has no ``__init__`` of its
+    own, so Airflow merges the DAG's defaults and deep-copies its params once per task, not
+    once per class. Build it with ``step_task``."""
 
     template_fields: tuple[str, ...] = ()
+    ui_color = "#ffefeb"
+    # Handed over as they are when Airflow copies a task (never mutated).
+    shallow_copy_attrs: tuple[str, ...] = ("python_callable", "op_kwargs")
+    python_callable: Any = None
+    op_kwargs: dict[str, Any] = {}
+
+    def execute(self, context: Any) -> Any:
+        return self.python_callable(**self.op_kwargs, **context)
+
+
+def step_task(step: str, store: dict[str, Any], **kwargs: Any) -> SyncStepOperator:
+    """The task of ``step`` for the store whose settings are ``store`` (``_run_task``)."""
+    task = SyncStepOperator(task_id=step, **kwargs)
+    task.python_callable = _run_task
+    task.op_kwargs = {"step": step, "store": store}
+    return task
 
 
 def build_store_dag(config: StoreConfig) -> DAG:
@@ -200,15 +219,11 @@ def build_store_dag(config: StoreConfig) -> DAG:
                                                    f"{config.reconcile_days} days and load what RO App lacks or "
                                                    f"holds differently (the nightly reconcile pass, now)")},
     ) as dag:
-        tasks = {name: SyncStepOperator(task_id=name, python_callable=_run_task,
-                                      op_kwargs={"step": name, "store": store})
-                 for name in UPSTREAM}
+        tasks = {name: step_task(name, store) for name in UPSTREAM}
         for name, upstream in UPSTREAM.items():
             for parent in upstream:
                 tasks[parent] >> tasks[name]
-        finish = SyncStepOperator(task_id="finish_run", python_callable=_run_task,
-                                op_kwargs={"step": "finish_run", "store": store},
-                                trigger_rule="all_done", retries=0)
+        finish = step_task("finish_run", store, trigger_rule="all_done", retries=0)
         list(tasks.values()) >> finish
     return dag
 
