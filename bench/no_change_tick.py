@@ -34,9 +34,9 @@ from cartum_roapp_sandbox.roapp import RoAppSandbox  # noqa: E402
 from tests.conftest import ROAPP_KEY, serving  # noqa: E402
 from tests.pipeline.harness import store_config  # noqa: E402
 
-#: The DAG's tasks in an order its dependencies allow (``pipeline.graph``), then finish_run.
-TASKS = ("start_run", "validate_setup", "extract_orders", "extract_customers", "extract_products", "transform",
-         "check_quality", "load_clients", "load_products", "load_orders", "finish_run")
+#: A checkout's tasks in the order its graph declares them (``pipeline.graph.UPSTREAM``: each
+#: after the steps it waits for), then finish_run. Read from each checkout: their graphs differ.
+GRAPH = "from cartum_roapp_sync.pipeline.graph import UPSTREAM; print(' '.join([*UPSTREAM, 'finish_run']))"
 #: Targets of issue 14 for a no-change tick.
 TARGETS = {"cartum": 4, "roapp": 1, "writes": 0, "cpu": 3.0}
 
@@ -75,11 +75,15 @@ class Checkout:
         self.label, self.tree, self.cartum, self.roapp = label, tree, cartum, roapp
         self.config = json.dumps(store_config(roapp.admin.state()).to_dict())
         self.state = f"sqlite:///{workdir / (label.replace('/', '_') + '.db')}"
+        graph = python(tree, "-c", GRAPH)
+        if graph.returncode != 0:
+            raise SystemExit(f"{label}: reading the task graph failed:\n{graph.stderr[-3000:]}")
+        self.tasks = graph.stdout.split()
 
     def tick(self, run_id: str) -> list[dict]:
         """Every task of one run, each in its own process: per task its CPU, wall, calls."""
         rows, skipping = [], False
-        for task in TASKS:
+        for task in self.tasks:
             if skipping and task != "finish_run":
                 rows.append({"task": task, "process": False, "cpu": 0.0, "wall": 0.0, "cartum": 0, "roapp": 0,
                              "writes": 0})

@@ -14,7 +14,13 @@ two fresh processes read them side by side:
 Printed: each process's wall and CPU seconds, the ratio sync ÷ pandas, and each process's
 peak memory (``ru_maxrss``). Targets of issue 14: ratio ≤ 2, peak ≤ 1.5 GB.
 
-    .venv/bin/python bench/transform_quality.py [--orders 100000] [--lines 3] [--products 50000]
+With ``--compare CHECKOUT`` (e.g. ``/work/main``) the other checkout's transform and
+quality run on the same files in the same run, side by side (its package, this
+interpreter), and the sync rows and the results (counts, valid and quarantined rows) are
+compared.
+
+    .venv/bin/python bench/transform_quality.py [--orders 100000] [--lines 3] [--products 50000] \
+        [--compare /work/main]
 """
 
 from __future__ import annotations
@@ -112,8 +118,8 @@ def make_batch(folder: Path, orders: int, lines: int, products: int) -> dict:
             "status_map": {str(s): 200 + i for i, s in enumerate(statuses)}}
 
 
-def run(code: str, *args: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "include"),
+def run(code: str, *args: str, tree: Path = ROOT) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree / "include"),
                                                         *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
@@ -126,6 +132,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--lines", type=int, default=3, help="lines per order, at least")
     parser.add_argument("--products", type=int, default=50_000)
+    parser.add_argument("--compare", type=Path, metavar="CHECKOUT",
+                        help="also run another checkout's transform and quality (e.g. /work/main), side by side")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="transform_quality_"))
     store = make_batch(folder, args.orders, args.lines, args.products)
@@ -133,6 +141,7 @@ def main() -> None:
     lines = sum(len(o["products"]) for o in json.loads((folder / "orders.json").read_text()))
     pandas = run(PANDAS, str(folder))
     sync = run(SYNC, str(folder), json.dumps(store))
+    other = run(SYNC, str(folder), json.dumps(store), tree=args.compare.resolve()) if args.compare else None
     pandas_again = run(PANDAS, str(folder))   # before and after: a load spike shows as a spread
     base = min(pandas["wall"], pandas_again["wall"])
     base_cpu = min(pandas["cpu"], pandas_again["cpu"])
@@ -141,8 +150,11 @@ def main() -> None:
           + ", ".join(f"{name} {size / 1e6:.0f} MB" for name, size in sizes.items()) + "\n")
     print("| process | wall s | CPU s | ratio to pandas (wall, CPU) | peak memory |")
     print("|---|---|---|---|---|")
-    for label, r in (("pandas.read_json", pandas), ("pandas.read_json, again", pandas_again),
-                     ("transform + quality (sync)", sync)):
+    rows = [("pandas.read_json", pandas), ("pandas.read_json, again", pandas_again),
+            ("transform + quality (sync)", sync)]
+    if other is not None:
+        rows.append((f"transform + quality ({args.compare})", other))
+    for label, r in rows:
         print(f"| {label} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['wall'] / base:.2f}, {r['cpu'] / base_cpu:.2f} | "
               f"{r['maxrss_kb'] / 1024 / 1024:.2f} GB |")
     print("\n| entity | rows | valid | quarantined | batch ok |")
@@ -153,6 +165,10 @@ def main() -> None:
     print("|---|---|---|")
     for name, seconds in sync["stages"].items():
         print(f"| {name} | {seconds:.1f} | {seconds / sync['cpu']:.0%} |")
+    if other is not None:
+        print(f"\nThis checkout ÷ {args.compare}: CPU {sync['cpu'] / other['cpu']:.2f}, peak memory "
+              f"{sync['maxrss_kb'] / other['maxrss_kb']:.2f}; results "
+              f"{'identical' if sync['counts'] == other['counts'] else 'DIFFER: ' + json.dumps(other['counts'])}.")
     ratio = sync["cpu"] / base_cpu
     peak = sync["maxrss_kb"] / 1024 / 1024
     print(f"\nTargets: time ÷ pandas {ratio:.2f} (CPU) against ≤ {TARGET_RATIO:.0f}: "

@@ -47,7 +47,7 @@ def test_demo_runs_the_dag_through_airflow(tmp_path):
     assert "login: admin / " in output
     # the first import is a first import, not a lost state being rebuilt (read through
     # Airflow's real task context)
-    start_logs = [p.read_text() for p in tmp_path.rglob("task_id=start_run/*.log")]
+    start_logs = [p.read_text() for p in tmp_path.rglob("task_id=validate_setup/*.log")]
     assert start_logs and all("FIRST IMPORT" in log or "incremental" in log for log in start_logs)
     assert not any("has synced before" in log for log in start_logs)
 
@@ -111,7 +111,7 @@ def test_the_demos_airflow_settings_are_in_airflow_cfg_where_the_tool_reads_them
 
 def test_a_queued_run_says_which_run_it_waits_behind(tmp_path):
     """The triggered run waits behind the scheduler's first import (one run at a time): the
-    progress line names that run and how far it is, instead of a bare ``queued: 0/11``."""
+    progress line names that run and how far it is, instead of a bare ``queued: 0/10``."""
     from types import SimpleNamespace
 
     demo = load_demo()
@@ -123,11 +123,11 @@ def test_a_queued_run_says_which_run_it_waits_behind(tmp_path):
             {"dag_run_id": "manual__mine", "run_type": "manual"},
             {"dag_run_id": scheduled, "run_type": "scheduled"}]},
         f"/api/v2/dags/{demo.DAG_ID}/dagRuns/{scheduled}/taskInstances": {"task_instances": [
-            {"state": "success"}] * 4 + [{"state": "running"}] + [{"state": None}] * 6},
+            {"state": "success"}] * 4 + [{"state": "running"}] + [{"state": None}] * 5},
     }
     runner.call = lambda what, method, path, **kwargs: SimpleNamespace(json=lambda: answers[path])
     assert runner.queued_behind("manual__mine") == (
-        f"; waiting behind the scheduler's run {scheduled} (4/11 tasks done; one run at a time, so it starts "
+        f"; waiting behind the scheduler's run {scheduled} (4/10 tasks done; one run at a time, so it starts "
         f"when that one ends)")
     answers[f"/api/v2/dags/{demo.DAG_ID}/dagRuns"] = {"dag_runs": [{"dag_run_id": "manual__mine"}]}
     assert runner.queued_behind("manual__mine") == ""

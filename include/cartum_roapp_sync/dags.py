@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, BaseOperator, Param
 
 from .config import VARIABLE_NAME, ConfigError, StoreConfig, parse_store, parse_stores
 
@@ -52,8 +52,9 @@ starting together. Orders, their clients and products, statuses mapped through t
 | language, product key | `{language}`, `{product_key}` |
 | first import | last {import_days} days, skipping statuses {skip_statuses_on_import} |
 
-Steps: `start_run` → `validate_setup` → `extract_orders` → `extract_products`, `extract_customers`
-→ `transform` → `check_quality` → `load_clients` → `load_products` → `load_orders` → `finish_run`.
+Steps: `validate_setup` (starts the run, then checks the setup) → `extract_orders` →
+`extract_products`, `extract_customers` → `transform` → `check_quality` → `load_clients` →
+`load_products` → `load_orders` → `finish_run`.
 `validate_setup` stops the run, before anything is read, when the setup is broken (a changed
 password, a removed location, a Cartum status not matched in `status_map`).
 A run that reads exactly what the last run that loaded had read shows `transform` and the
@@ -91,6 +92,8 @@ def schedule_for(store_id: str) -> str:
     return f"{schedule_minute(store_id)}-59/{EVERY_MINUTES} * * * *"
 
 
+#: The run's first step: it starts the run (its plan and history), then checks the setup.
+FIRST_STEP = "validate_setup"
 #: The run parameter shown in the trigger form: a reconcile pass on demand.
 RECONCILE_PARAM = "reconcile"
 
@@ -108,9 +111,9 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
 
     config = parse_store(store)
     ctx = build_context(config, context["run_id"],
-                        synced_before=previous_success(context) if step == "start_run" else None)
+                        synced_before=previous_success(context) if step == FIRST_STEP else None)
     try:
-        if step == "start_run" and reconcile_asked(context):
+        if step == FIRST_STEP and reconcile_asked(context):
             ctx.state.request_reconcile()   # honoured by this run's plan, like the CLI's request
         if step == "finish_run":
             try:
@@ -167,13 +170,32 @@ def _summary_for_xcom(summary: dict[str, Any]) -> dict[str, Any]:
             "entities": summary.get("entities")}
 
 
-class SyncStepOperator(PythonOperator):
-    """One step of a store's run: a PythonOperator whose arguments (the step's name and the
-    store's settings) are not templates. Nothing in them is Jinja: a store name holding
-    ``{{`` stays as written, and parsing, serializing and starting 11 tasks per store does not
-    walk the store's settings for templates and XCom references (``bench/dag_parsing.py``)."""
+class SyncStepOperator(BaseOperator):
+    """One step of a store's run: calls ``python_callable(**op_kwargs, **context)`` (the
+    step's name and the store's settings), as a PythonOperator would, but cheaper to build
+    10 times per store (``bench/dag_parsing.py``): its arguments are not templates (nothing in
+    them is Jinja: a store name holding ``{{`` stays as written, and parsing, serializing and
+    starting a task does not walk the store's settings), and it has no ``__init__`` of its
+    own, so Airflow merges the DAG's defaults and deep-copies its params once per task, not
+    once per class. Build it with ``step_task``."""
 
     template_fields: tuple[str, ...] = ()
+    ui_color = "#ffefeb"
+    # Handed over as they are when Airflow copies a task (never mutated).
+    shallow_copy_attrs: tuple[str, ...] = ("python_callable", "op_kwargs")
+    python_callable: Any = None
+    op_kwargs: dict[str, Any] = {}
+
+    def execute(self, context: Any) -> Any:
+        return self.python_callable(**self.op_kwargs, **context)
+
+
+def step_task(step: str, store: dict[str, Any], **kwargs: Any) -> SyncStepOperator:
+    """The task of ``step`` for the store whose settings are ``store`` (``_run_task``)."""
+    task = SyncStepOperator(task_id=step, **kwargs)
+    task.python_callable = _run_task
+    task.op_kwargs = {"step": step, "store": store}
+    return task
 
 
 def build_store_dag(config: StoreConfig) -> DAG:
@@ -197,15 +219,11 @@ def build_store_dag(config: StoreConfig) -> DAG:
                                                    f"{config.reconcile_days} days and load what RO App lacks or "
                                                    f"holds differently (the nightly reconcile pass, now)")},
     ) as dag:
-        tasks = {name: SyncStepOperator(task_id=name, python_callable=_run_task,
-                                      op_kwargs={"step": name, "store": store})
-                 for name in UPSTREAM}
+        tasks = {name: step_task(name, store) for name in UPSTREAM}
         for name, upstream in UPSTREAM.items():
             for parent in upstream:
                 tasks[parent] >> tasks[name]
-        finish = SyncStepOperator(task_id="finish_run", python_callable=_run_task,
-                                op_kwargs={"step": "finish_run", "store": store},
-                                trigger_rule="all_done", retries=0)
+        finish = step_task("finish_run", store, trigger_rule="all_done", retries=0)
         list(tasks.values()) >> finish
     return dag
 

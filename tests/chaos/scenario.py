@@ -75,7 +75,7 @@ APPLY_KINDS = ("apply_502", "apply_504", "apply_drop", "apply_timeout")
 LOAD_STEPS = ("load_clients", "load_products", "load_orders")
 CARTUM_STEPS = ("validate_setup", "extract_orders", "extract_products", "extract_customers")
 #: How likely a step's attempt is picked for a kill while the run still has kills to place.
-KILL_WEIGHTS = {"start_run": 0.05, "validate_setup": 0.1, "extract_orders": 0.15, "extract_products": 0.1,
+KILL_WEIGHTS = {"validate_setup": 0.15, "extract_orders": 0.15, "extract_products": 0.1,
                 "extract_customers": 0.1, "transform": 0.1, "check_quality": 0.1, "load_clients": 0.3,
                 "load_products": 0.2, "load_orders": 0.7}
 
@@ -371,11 +371,13 @@ class ChaosRun:
                 return KillPoint(step, "roapp", ("PATCH",), rng.randint(1, max(1, self.s.changes // 2)))
             methods = ("POST", "PATCH", "DELETE") if roll < 0.75 else None
             return KillPoint(step, "roapp", methods, rng.randint(1, max(1, span)))
+        if step == "validate_setup" and rng.random() < 0.3:
+            # before its first request: while it starts the run (plan, history), on a timer
+            return KillPoint(step, "timer", None, 0, delay=round(rng.uniform(0.3, 1.2), 2))
         if step in CARTUM_STEPS and not (step == "extract_products" and not first_import):
             return KillPoint(step, "cartum", None, rng.randint(1, 2))
         # no request to count on: a delay, from the worker's start (about 1 s of imports)
-        low, high = (0.3, 1.2) if step == "start_run" else (0.8, 3.0)
-        return KillPoint(step, "timer", None, 0, delay=round(rng.uniform(low, high), 2))
+        return KillPoint(step, "timer", None, 0, delay=round(rng.uniform(0.8, 3.0), 2))
 
     def _worker(self, run_id: str, step: str, attempt: Attempt, kill: KillPoint) -> None:
         """The step in a worker process, killed at ``kill``."""

@@ -14,7 +14,7 @@ import pytest
 from cartum_roapp_sync.dags import schedule_minute
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
-TASKS = ["start_run", "validate_setup", "extract_orders", "extract_customers", "extract_products", "transform", "check_quality",
+TASKS = ["validate_setup", "extract_orders", "extract_customers", "extract_products", "transform", "check_quality",
          "load_clients", "load_products", "load_orders", "finish_run"]
 
 
@@ -55,7 +55,26 @@ def test_one_store(monkeypatch):
     assert dag.get_task("load_orders").upstream_task_ids == {"load_products"}
     assert dag.get_task("transform").upstream_task_ids == {"extract_products", "extract_customers"}
     assert dag.get_task("extract_orders").upstream_task_ids == {"validate_setup"}
-    assert dag.get_task("validate_setup").upstream_task_ids == {"start_run"}
+    assert dag.get_task("validate_setup").upstream_task_ids == set(), "validate_setup starts the run"
+
+
+def test_a_task_runs_its_step_as_the_task_runner_calls_it(monkeypatch):
+    """Each task hands its step, the store's settings and Airflow's context to the step
+    function, run the way Airflow's task runner runs a task (a copy prepared for execution,
+    ``execute`` behind the runner's safeguard), and Airflow gets back what the step returned."""
+    from airflow.sdk.execution_time.task_runner import _run_execute_callable
+
+    import cartum_roapp_sync.dags as dags
+
+    calls = []
+    monkeypatch.setattr(dags, "_run_task", lambda step, store, **context: calls.append((step, store, context))
+                        or {"step": step})
+    dag = load_dagbag(monkeypatch, [store("kyiv")]).dags["cartum_roapp__kyiv"]
+    task = dag.get_task("finish_run").prepare_for_execution()
+    context = {"run_id": "scheduled__1", "params": {"reconcile": False}}
+    assert _run_execute_callable(context, task.execute, task) == {"step": "finish_run"}
+    assert [(step, s["store_id"], c["run_id"]) for step, s, c in calls] == [("finish_run", "kyiv", "scheduled__1")]
+    assert task.template_fields == () and task.retries == 0 and task.trigger_rule == "all_done"
 
 
 def test_two_hundred_stores(monkeypatch, capsys):

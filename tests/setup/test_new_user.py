@@ -209,7 +209,7 @@ def test_remove_waits_for_a_running_run_or_stops_it(airflow_home, cartum_sandbox
     airflow_home.db(put_connections=[cartum_connection(s, cartum_sandbox) for s in stores],
                     add_stores=[store_entry(s) for s in stores],
                     put_runs=[{"dag_id": f"cartum_roapp__{s}", "run_id": "scheduled__1", "state": "running",
-                               "tasks": {"start_run": "up_for_reschedule", "extract_orders": None}} for s in stores])
+                               "tasks": {"validate_setup": "up_for_reschedule", "extract_orders": None}} for s in stores])
 
     def finish_later() -> None:
         time.sleep(8)  # the remove below is waiting by then (a CLI start takes a few seconds)
@@ -226,7 +226,7 @@ def test_remove_waits_for_a_running_run_or_stops_it(airflow_home, cartum_sandbox
     finisher.join()
 
     assert gave_up.returncode == 1, gave_up.stderr
-    assert "The store's run scheduled__1 is in progress (start_run): waiting for it to finish (at most 1 s" in \
+    assert "The store's run scheduled__1 is in progress (validate_setup): waiting for it to finish (at most 1 s" in \
         gave_up.stderr
     assert "Nothing was removed: the run scheduled__1 of cartum_roapp__busy_wait is still in progress after 1 s" in \
         gave_up.stderr and "--stop-running" in gave_up.stderr
@@ -235,19 +235,19 @@ def test_remove_waits_for_a_running_run_or_stops_it(airflow_home, cartum_sandbox
     assert "Removed store 'busy_late'" in ok(waited)
     assert "the DAG cartum_roapp__busy_late was paused, so no run starts before it goes away" in waited.stdout
 
-    assert "Removed store 'busy_stop': its run scheduled__1 was stopped (marked failed; tasks stopped: start_run)" \
+    assert "Removed store 'busy_stop': its run scheduled__1 was stopped (marked failed; tasks stopped: validate_setup)" \
         in ok(stopped)
 
     back = airflow_home.db(get_runs=[f"cartum_roapp__{s}" for s in stores])
     assert {s["store_id"] for s in back["stores"]} & set(stores) == {"busy_wait"}
     runs = back["runs"]
     assert runs["cartum_roapp__busy_wait"] == {"paused": False, "runs": {"scheduled__1": {
-        "state": "running", "tasks": {"start_run": "up_for_reschedule", "extract_orders": None}}}}
+        "state": "running", "tasks": {"validate_setup": "up_for_reschedule", "extract_orders": None}}}}
     assert runs["cartum_roapp__busy_late"]["paused"] is True
     assert runs["cartum_roapp__busy_late"]["runs"]["scheduled__1"]["state"] == "success"
     assert runs["cartum_roapp__busy_stop"]["paused"] is True
     assert runs["cartum_roapp__busy_stop"]["runs"]["scheduled__1"]["state"] == "failed"
-    assert runs["cartum_roapp__busy_stop"]["runs"]["scheduled__1"]["tasks"]["start_run"] == "failed"
+    assert runs["cartum_roapp__busy_stop"]["runs"]["scheduled__1"]["tasks"]["validate_setup"] == "failed"
 
 
 def test_a_run_checks_no_login_behind_an_address_that_failed(roapp_sandbox):

@@ -40,7 +40,7 @@ def test_the_run_plan_is_kept_for_the_run_and_dropped_for_others(new_store):
     RunData(state, "run_1").save_plan(plan)
     assert RunData(state, "run_1").plan() == plan
     assert RunData(state, "run_1").plan().start(ORDERS) == "2025-03-01 09:50:00"
-    with pytest.raises(FatalStepError, match="start_run must run first"):
+    with pytest.raises(FatalStepError, match="validate_setup must run first"):
         RunData(state, "run_2").plan()
 
     RunData(state, "run_2").save_plan(plan)
@@ -184,7 +184,7 @@ def fill(state, run_id: str) -> None:
     state.stage(run_id, "plan", {"first_import": False})
     state.start_run(run_id, first_import=False)
     state.set_counts(run_id, "orders", extracted=1)
-    state.record_step(run_id, "start_run")
+    state.record_step(run_id, "validate_setup")
     state.save_validation(run_id, "orders", True, {"evaluated": 1})
     state.quarantine(run_id, "orders", "502", "quality", "bad")
 

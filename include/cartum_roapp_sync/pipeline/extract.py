@@ -69,7 +69,7 @@ def make_plan(ctx: RunContext) -> RunPlan:
     the last ``import_days`` days, with the customers and products they need (the rest is
     backfilled). Afterwards each entity with a cursor is read from it minus the overlap,
     orders are re-read by id (the re-read set), and a reconcile pass may widen the orders'
-    window (``steps.start_run``)."""
+    window (``steps._start_run``)."""
     config, state = ctx.config, ctx.state
     facts = state.get_store_state() or {}
     refreshed = as_utc(facts.get("catalog_refreshed_at"))

@@ -8,8 +8,8 @@ from ..entities import ENTITIES
 LOAD_STEPS = tuple(entity.step for entity in ENTITIES)
 
 UPSTREAM: dict[str, tuple[str, ...]] = {
-    "start_run": (),
-    "validate_setup": ("start_run",),
+    # The run's first step: it starts the run (plan, history), then checks the setup.
+    "validate_setup": (),
     "extract_orders": ("validate_setup",),
     # After the orders: a first import keeps the registered customers its orders name.
     "extract_customers": ("extract_orders",),

@@ -10,7 +10,7 @@ of the first). The reconcile pass is the net under that.
 Rules:
 
 - **One DAG, one run at a time.** The pass is a mode of the store's ordinary run, decided
-  by ``start_run`` (``plan``): a second DAG would race the 5-minute one and could create an
+  by ``validate_setup`` (``plan``): a second DAG would race the 5-minute one and could create an
   order twice. The run's extract, transform, quality and load are the ordinary ones; only
   the orders' creation window starts earlier (``RunPlan.read_from``), together with the
   usual re-read set.

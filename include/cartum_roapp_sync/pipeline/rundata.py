@@ -7,7 +7,7 @@ knows how it is stored. Steps use named accessors:
 
 | data | written by | read by |
 |---|---|---|
-| ``plan`` (``RunPlan``) | start_run | every extract step, the load steps |
+| ``plan`` (``RunPlan``) | validate_setup | every extract step, the load steps |
 | ``raw(source)``: Cartum's records, source orders / products / customers | extract_* | transform, load (cursor) |
 | ``observed(entity)``: the highest cursor value read | extract_* | the entity's load step |
 | ``reconcile_only``: orders only a reconcile window read | extract_orders | transform (``reconcile``) |
@@ -35,7 +35,7 @@ SOURCES = ("orders", "products", "customers")
 
 @dataclass
 class RunPlan:
-    """Decided once by ``start_run`` so that every extract step of the run agrees."""
+    """Decided once by ``validate_setup`` so that every extract step of the run agrees."""
 
     first_import: bool
     starts: dict[str, str | None]    # entity → read records from this cursor value on (None: all)
@@ -95,7 +95,7 @@ class RunData:
     def plan(self) -> RunPlan:
         data = self._get("plan")
         if data is None:
-            raise FatalStepError(f"run {self.run_id} has no plan: start_run must run first")
+            raise FatalStepError(f"run {self.run_id} has no plan: validate_setup must run first")
         return RunPlan.from_dict(data)
 
     def drop_other_runs(self) -> None:

@@ -1,8 +1,8 @@
 """The steps of one store's run, in order. Each is a plain function of a ``RunContext``;
 the DAG wraps each in a task (``dags``), and tests can call them directly.
 
-    start_run → validate_setup → extract_orders → extract_products ─┐
-                                              → extract_customers ─┴→ transform
+    validate_setup → extract_orders → extract_products ─┐
+                                   → extract_customers ─┴→ transform
               → check_quality → load_clients → load_products → load_orders → finish_run
 
 A run that reads exactly what the last run that loaded had read (``nothing_changed``)
@@ -32,13 +32,36 @@ from .context import RunContext
 from .errors import FatalStepError
 from .graph import LOAD_STEPS, UPSTREAM
 from .load import LOADERS
-from .rundata import SOURCES
+from .rundata import SOURCES, RunPlan
 
 log = logging.getLogger(__name__)
 
 
+def _start_run(ctx: RunContext) -> RunPlan:
+    """Decide what the run reads (``RunPlan``), its mode (first import, incremental, or a
+    reconcile pass when one is due or was asked for: ``reconcile``), and open its history.
+    Each attempt of ``validate_setup`` starts the run again: the plan is made anew (a
+    reconcile request is consumed only by a run that succeeds) and the run's history
+    starts over."""
+    plan = reconcile.plan(ctx, extract.make_plan(ctx), datetime.now(timezone.utc))
+    if plan.first_import and ctx.synced_before is not None:
+        _state_lost(ctx)
+    ctx.data.drop_other_runs()
+    ctx.state.start_run(ctx.run_id, plan.first_import, plan.mode)
+    ctx.data.save_plan(plan)
+    mode = {"first_import": "FIRST IMPORT", "incremental": "incremental",
+            "reconcile": f"RECONCILE ({plan.reconcile_reason}): orders created since {plan.reconcile_from}"}[plan.mode]
+    log.info("run %s of store %s: %s; reading from %s; %s; %d open order(s) to re-read%s",
+             ctx.run_id, ctx.config.store_id, mode,
+             ", ".join(f"{name} {start or 'the beginning'}" for name, start in plan.starts.items()),
+             "full catalogue" if plan.catalog_full else "catalogue on demand", len(plan.open_order_ids),
+             " (the hourly re-read of recently final orders included)" if plan.final_reread else "")
+    return plan
+
+
 def validate_setup(ctx: RunContext) -> dict[str, Any]:
-    """The cheap setup checks, before anything is read: credentials still valid, the
+    """The run's first step. It starts the run (``_start_run``: the plan, the run's history,
+    the lost-state check), then makes the cheap setup checks, before anything is read: credentials still valid, the
     location, order type and managers still there, every Cartum status matched. A few
     read-only calls (Cartum: auth, statuses; RO App: locations, order types, employees,
     statuses).
@@ -53,6 +76,7 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
     the next run's plan: no call of its own."""
     from ..setup_checks import final_statuses, split_for_run, validate_store
 
+    plan = _start_run(ctx)
     seen: dict[str, Any] = {}
     problems = validate_store(ctx.config, ctx.cartum, ctx.roapp, deep=False, seen=seen)
     unanswered = [p for p in problems if isinstance(p.cause, RetriableApiError)]
@@ -60,7 +84,7 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
         # Not a wrong setup: an API that did not answer (a 429 storm, an outage). Airflow retries.
         raise RetriableApiError(f"store {ctx.config.store_id!r}: the setup could not be checked, an API did not "
                                 f"answer (nothing was read or written): " + "; ".join(str(p) for p in unanswered))
-    stopping, warnings = split_for_run(problems, ctx.config, first_import=ctx.data.plan().first_import)
+    stopping, warnings = split_for_run(problems, ctx.config, first_import=plan.first_import)
     if stopping:
         raise FatalStepError(f"store {ctx.config.store_id!r} cannot sync until its setup is fixed (nothing was "
                              f"read or written): " + "; ".join(str(p) for p in stopping))
@@ -71,7 +95,7 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
     ctx.state.add_run_warnings(ctx.run_id, [f"degraded setup: {w}" for w in warnings])
     if not warnings:
         log.info("validate_setup: store %s is set up correctly", ctx.config.store_id)
-    return {"problems": 0, "warnings": warnings}
+    return {"problems": 0, "warnings": warnings, "plan": plan.to_dict()}
 
 
 def _keep_final_statuses(ctx: RunContext, final: list[int]) -> None:
@@ -81,25 +105,6 @@ def _keep_final_statuses(ctx: RunContext, final: list[int]) -> None:
         log.info("validate_setup: store %s: Cartum statuses %s are final (re-read every %d min for %d days "
                  "after an order reaches one), was %s", ctx.config.store_id, final, ctx.config.final_reread_minutes,
                  ctx.config.final_days, before)
-
-
-def start_run(ctx: RunContext) -> dict[str, Any]:
-    """Decide what the run reads (``RunPlan``), its mode (first import, incremental, or a
-    reconcile pass when one is due or was asked for: ``reconcile``), and open its history."""
-    plan = reconcile.plan(ctx, extract.make_plan(ctx), datetime.now(timezone.utc))
-    if plan.first_import and ctx.synced_before is not None:
-        _state_lost(ctx)
-    ctx.data.drop_other_runs()
-    ctx.state.start_run(ctx.run_id, plan.first_import, plan.mode)
-    ctx.data.save_plan(plan)
-    mode = {"first_import": "FIRST IMPORT", "incremental": "incremental",
-            "reconcile": f"RECONCILE ({plan.reconcile_reason}): orders created since {plan.reconcile_from}"}[plan.mode]
-    log.info("run %s of store %s: %s; reading from %s; %s; %d open order(s) to re-read%s",
-             ctx.run_id, ctx.config.store_id, mode,
-             ", ".join(f"{name} {start or 'the beginning'}" for name, start in plan.starts.items()),
-             "full catalogue" if plan.catalog_full else "catalogue on demand", len(plan.open_order_ids),
-             " (the hourly re-read of recently final orders included)" if plan.final_reread else "")
-    return plan.to_dict()
 
 
 def _state_lost(ctx: RunContext) -> None:
@@ -227,7 +232,6 @@ def check_quality(ctx: RunContext) -> dict[str, Any]:
 
 
 STEPS: dict[str, Callable[[RunContext], Any]] = {
-    "start_run": start_run,
     "validate_setup": validate_setup,
     "extract_orders": extract.extract_orders,
     "extract_products": extract.extract_products,

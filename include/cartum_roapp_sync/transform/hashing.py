@@ -25,6 +25,25 @@ def content_hash(record: Mapping[str, Any], fields: Iterable[str]) -> str:
 
 
 def _canonical(value: Any) -> Any:
+    # Fast paths for the plain JSON types the transform builds (nearly every value): the
+    # same results as the general path below, without its checks.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if value != value:
+            return None        # NaN: no value
+        if not math.isfinite(value):
+            return str(value)
+        return int(value) if value.is_integer() else value
+    if kind is dict:
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if kind is list:
+        return [_canonical(v) for v in value]
+    return _general(value)
+
+
+def _general(value: Any) -> Any:
     if hasattr(value, "tolist"):  # numpy scalars and arrays → Python values
         value = value.tolist()
     if isinstance(value, Mapping):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -20,6 +21,13 @@ def normalize_phone(raw: Any, country: str = "UA") -> tuple[str | None, bool]:
     text = clean_text(raw)
     if text is None:
         return None, False
+    return _normalize_text(text, country)
+
+
+@lru_cache(maxsize=65536)
+def _normalize_text(text: str, country: str) -> tuple[str | None, bool]:
+    """``normalize_phone`` of a cleaned text. Cached: one buyer's phone comes back with each
+    of their orders, and parsing it is most of the transform's cost for clients."""
     if any(ch.isalpha() for ch in text):
         # "050ABC4567": phonenumbers would read the letters as a keypad's digits and make
         # another valid number of it; a phone with letters is a typo, not a number.

@@ -29,6 +29,8 @@ def is_missing(value: Any) -> bool:
 
 def clean_text(value: Any) -> str | None:
     """The value as stripped text, or None when it is missing or blank."""
+    if type(value) is str:   # the usual case, and never missing
+        return value.strip() or None
     if is_missing(value):
         return None
     text = str(value).strip()

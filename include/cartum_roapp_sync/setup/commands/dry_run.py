@@ -70,7 +70,7 @@ def _logs_to_stderr() -> Iterator[None]:
 
 def last_success(dag_id: str) -> datetime | None:
     """When the store's DAG last started a run that succeeded (None: never), as the DAG's
-    own ``start_run`` is told: a state database that has lost a store shows as such."""
+    own ``validate_setup`` is told: a state database that has lost a store shows as such."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
