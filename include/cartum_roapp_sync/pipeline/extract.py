@@ -154,6 +154,7 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
                  len(back), ", ".join(back))
 
     rows = [orders[i] for i in sorted(orders)]
+    _new_statuses(ctx, rows)
     data.save_raw("orders", rows)
     # The cursor follows every order of the creation window, skipped ones included.
     data.save_observed(ORDERS, observe(_observed_times(window, created_field), created_field))
@@ -164,6 +165,20 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
              " (recently final ones included)" if plan.final_reread else "", len(gone), len(held),
              time.monotonic() - started)
     return {"orders": len(rows), "skipped": skipped, "reread": len(reread), "gone": len(gone)}
+
+
+def _new_statuses(ctx: RunContext, orders: list[dict[str, Any]]) -> None:
+    """An order in a Cartum status the kept status list lacks: the list is out of date;
+    dropped, so the next run's setup check reads it again (and warns when nobody matched
+    the status). No call."""
+    cache = getattr(ctx.cartum, "reference_cache", None)
+    kept = cache.kept("cartum_statuses") if cache is not None else None
+    if kept is None:
+        return
+    known = {str(s.get("id")) for s in kept}
+    new = sorted({str(o.get(assumptions.CARTUM_ORDER_STATUS_FIELD)) for o in orders} - known)
+    if new:
+        cache.drop(f"orders in Cartum status(es) {', '.join(new)}, not in the kept list")
 
 
 def _gone_orders(ctx: RunContext, gone: list[int]) -> list[int]:
