@@ -17,7 +17,7 @@ from cartum_roapp_sync.state.tables import api_cache
 from cartum_roapp_sync.transport import NotFoundError, ValidationError
 from tests.pipeline import checks
 from tests.pipeline.e2e import make_sync
-from tests.pipeline.test_degrade import setup_warnings
+from tests.pipeline.test_degrade import add_orders, setup_warnings
 
 SETUP_CARTUM = {"auth", "orders/get_available_statuses"}
 
@@ -119,3 +119,25 @@ def test_a_rejected_write_naming_reference_data_drops_the_kept_lists(engine):
     # another account's lists are its own
     other = ReferenceCache(engine, "roapp:other", ROAPP_KINDS, 15)
     assert other.kept("roapp_branches") is None
+
+
+def test_a_write_rejected_for_a_kept_status_refreshes_the_lists(small_cartum, roapp_sandbox, engine):
+    """An RO App status deleted after the lists were kept: the next run's setup check passes
+    on the kept list, RO App rejects the order's status (422 naming it), the order waits in
+    the quarantine and the lists are dropped; the run after reads them fresh and stops with
+    what to fix."""
+    sync = make_sync(small_cartum, roapp_sandbox, engine)
+    assert sync.harness.run(run_id="import")["run"]["status"] == "success"
+    gone = sync.config.status_map["1"]   # where a new Cartum order (status 1, New) goes
+    statuses = roapp_sandbox.admin.state()["statuses"]
+    roapp_sandbox.admin.action("set_reference", {"statuses": [s for s in statuses if s["id"] != gone]})
+    [new] = add_orders(sync, 1)
+
+    summary = sync.harness.run(run_id="next")
+    assert summary["entities"]["orders"]["quarantined"] == 1
+    [held] = [q for q in sync.state.open_quarantine("orders") if q["source_key"] == str(new)]
+    assert held["stage"] == "load" and "status" in held["reason"]
+    assert "roapp_order_statuses" not in kept_kinds(engine)   # dropped
+
+    with pytest.raises(FatalStepError, match=f"RO App has no status {gone}"):
+        sync.harness.run(run_id="after")
