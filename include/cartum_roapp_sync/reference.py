@@ -11,8 +11,8 @@ them:
   cache is dropped and the check runs again on fresh answers before the run fails or
   warns (a location, status or manager made in RO App a minute ago is seen);
 - an order read is in a Cartum status the kept list lacks (``extract_orders``): the
-  Cartum list is dropped, the next run's setup check reads it and warns about the new
-  status (the order itself is held by data quality in any case: ``status_map`` decides);
+  Cartum list is read again there and kept, and a status nobody matched is warned about in
+  that run (the order itself is held by data quality in any case: ``status_map`` decides);
 - RO App rejects a write (400/422) naming a status, location, order type or manager
   (``points_at_reference``): the account's cache is dropped, the next run reads fresh
   (that record waits in the quarantine and is retried, as any rejected record).

@@ -168,17 +168,27 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
 
 
 def _new_statuses(ctx: RunContext, orders: list[dict[str, Any]]) -> None:
-    """An order in a Cartum status the kept status list lacks: the list is out of date;
-    dropped, so the next run's setup check reads it again (and warns when nobody matched
-    the status). No call."""
+    """An order in a Cartum status the kept status list (``reference``) lacks: the list is
+    out of date. It is read again now (one call, only then) and kept, and a status nobody
+    matched is warned about in this run as ``validate_setup`` would have (its orders are
+    held by data quality in any case: ``status_map`` decides)."""
+    from ..setup_checks import check_status_matching, split_for_run
+
     cache = getattr(ctx.cartum, "reference_cache", None)
     kept = cache.kept("cartum_statuses") if cache is not None else None
     if kept is None:
         return
     known = {str(s.get("id")) for s in kept}
     new = sorted({str(o.get(assumptions.CARTUM_ORDER_STATUS_FIELD)) for o in orders} - known)
-    if new:
-        cache.drop(f"orders in Cartum status(es) {', '.join(new)}, not in the kept list")
+    if not new:
+        return
+    cache.drop(f"orders in Cartum status(es) {', '.join(new)}, not in the kept list")
+    fresh = ctx.cartum.get_statuses()
+    problems = check_status_matching(fresh, ctx.config.status_map, None, ctx.config.language)
+    _, warnings = split_for_run(problems, ctx.config, first_import=ctx.data.plan().first_import)
+    for warning in warnings:
+        log.warning("extract_orders: store %s syncs with a degraded setup: %s", ctx.config.store_id, warning)
+    ctx.state.add_run_warnings(ctx.run_id, [f"degraded setup: {w}" for w in warnings])
 
 
 def _gone_orders(ctx: RunContext, gone: list[int]) -> list[int]:
