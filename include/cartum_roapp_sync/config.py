@@ -19,6 +19,7 @@ from .assumptions import ROAPP_MANAGER_ROLES
 VARIABLE_NAME = "cartum_roapp_stores"
 DEFAULT_ROAPP_CONN_ID = "roapp_default"
 DELIVERED = 3
+REFERENCE_CACHE_MINUTES = 15
 
 STORE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -52,6 +53,7 @@ STORE_SCHEMA: dict[str, Any] = {
         "reconcile_days": {"type": "integer", "minimum": 1, "maximum": 3650},
         "reconcile_hour": {"type": "integer", "minimum": 0, "maximum": 23},
         "final_reread_minutes": {"type": "integer", "minimum": 5},
+        "reference_cache_minutes": {"type": "integer", "minimum": 0, "maximum": 1440},
         "final_days": {"type": "integer", "minimum": 0, "maximum": 365},
         "quarantine_keep_days": {"type": "integer", "minimum": 1},
         "history_keep_days": {"type": "integer", "minimum": 1},
@@ -108,6 +110,9 @@ class StoreConfig:
     # is 2 h, ``dags.DEFAULT_ARGS``): it stops cleanly and its retry resumes.
     load_budget_minutes: float = 105
     queue: str | None = None           # the Celery queue of its tasks (None: Airflow's default queue)
+    # How long RO App's and Cartum's reference data (locations, order types, employees,
+    # statuses) are kept between runs (``reference``); 0: read on every run.
+    reference_cache_minutes: int = REFERENCE_CACHE_MINUTES
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -124,6 +129,8 @@ class StoreConfig:
         data["manager_roles"] = list(self.manager_roles)
         if self.queue is None:
             del data["queue"]
+        if self.reference_cache_minutes == REFERENCE_CACHE_MINUTES:
+            del data["reference_cache_minutes"]   # the default: entries written before it stay as they were
         return data
 
 

@@ -188,11 +188,16 @@ def _is_loopback(host: str) -> bool:
 
 # --- Cartum -------------------------------------------------------------------------------
 
-def check_cartum_login(cartum: CartumClient) -> list[Problem]:
+def check_cartum_login(cartum: CartumClient, min_life: float | None = None) -> list[Problem]:
     """One real ``auth`` call: wrong login or password (with the e-mail hint), no API access
-    on the plan, or an address that is not a Cartum API."""
+    on the plan, or an address that is not a Cartum API. With ``min_life`` (a run), a kept
+    session token that lives that many seconds more stands for it (no call): Cartum gave it
+    for these credentials, and a changed password does not get it (``cartum.tokens``)."""
     try:
-        cartum.check()
+        if min_life is None:
+            cartum.check()
+        else:
+            cartum.ensure_login(min_life)
     except CredentialsError as exc:
         return [Problem("login", str(exc))]
     except AccessDeniedError as exc:
@@ -436,17 +441,19 @@ def _choices(by_id: dict[int, dict[str, Any]], label: str) -> str:
 # --- all together -------------------------------------------------------------------------
 
 def validate_store(config: StoreConfig, cartum: CartumClient, roapp: RoAppClient, *, deep: bool = True,
-                   others: Iterable[StoreConfig] = (), seen: dict[str, Any] | None = None) -> list[Problem]:
+                   others: Iterable[StoreConfig] = (), seen: dict[str, Any] | None = None,
+                   login_life: float | None = None) -> list[Problem]:
     """Every problem of a store's setup. ``deep`` also reads the whole catalogue (language,
     product key); without it the checks cost a handful of calls (what each run does).
     ``seen`` receives the status lists read (``cartum_statuses``, ``roapp_statuses``), so
-    a run derives its final statuses from them without another call."""
+    a run derives its final statuses from them without another call. ``login_life``: see
+    ``check_cartum_login`` (a run passes it; the tool always logs in)."""
     seen = seen if seen is not None else {}
     problems = check_entry(config.to_dict(), others)
     url_problems = check_store_url(cartum.base_url)
     problems += url_problems
     # An address that is not acceptable is not logged in to: one problem per cause.
-    login = [] if url_problems else check_cartum_login(cartum)
+    login = [] if url_problems else check_cartum_login(cartum, login_life)
     problems += login
     statuses: list[dict[str, Any]] | None = None
     if not login and not url_problems:

@@ -105,21 +105,24 @@ def open_order_count(cartum_state: dict[str, Any], synced_ids: Iterable[int], fi
 
 
 def no_change_cartum_calls(open_orders: int) -> int:
-    """The lower bound of Cartum calls of a run with nothing new: two logins (the orders and
-    the customers are read by separate tasks), the creation window (two calls: the overlap
-    always holds the newest order, and a short first page is confirmed by one read at its
-    last row's offset, ``cartum.window``), the open orders by id (200 a call) and the
-    customers."""
-    return 5 + math.ceil(open_orders / CARTUM_IDS_PER_CALL)
+    """The lower bound of Cartum calls of a run with nothing new, minutes after the run
+    before: no login (the session token a run got is kept for the next tasks and runs
+    while it lives, ``cartum.tokens``; the extract tasks were 2 logins before it was), the
+    creation window (two calls: the overlap always holds the newest order, and a short
+    first page is confirmed by one read at its last row's offset, ``cartum.window``), the
+    open orders by id (200 a call) and the customers."""
+    return 3 + math.ceil(open_orders / CARTUM_IDS_PER_CALL)
 
 
 def no_change_run_cartum_calls(open_orders: int) -> int:
-    """The whole run's lower bound the README states: 7 + ceil(open orders / 200), i.e. the
-    data path above plus validate_setup's login and status list."""
-    return 2 + no_change_cartum_calls(open_orders)
+    """The whole run's lower bound the README states: 3 + ceil(open orders / 200), i.e. the
+    data path above: validate_setup makes no call while the token and the status list are
+    kept (``reference``; it was 2 calls, a login and the status list, before they were)."""
+    return no_change_cartum_calls(open_orders)
 
 
-#: validate_setup's RO App reads: the whole RO App traffic of a run with nothing new.
+#: validate_setup's RO App reads when nothing is kept (a first run, or 15 minutes after the
+#: last read: ``reference``); a run minutes after another reads none of them.
 SETUP_ROAPP_READS = sorted(["/v2/company/locations", "/v2/orders/types", "/v2/company/employees",
                             "/v2/orders/statuses"])
 

@@ -317,11 +317,12 @@ def test_a_no_change_run_costs_the_formula_with_and_without_the_hourly_reread(ca
         assert asked_by_id(data) == reread - window     # the window's orders are not asked again
         by_id = math.ceil(len(reread) / checks.CARTUM_IDS_PER_CALL)
         assert by_id == math.ceil(len(reread - window) / checks.CARTUM_IDS_PER_CALL)
-        # the creation window (two reads, ``cartum.window``), then the re-read set 200 ids a call
-        assert checks.function_calls(data) == {"auth": 2, "orders/get": 2 + by_id, "users/export": 1}
+        # the creation window (two reads, ``cartum.window``), then the re-read set 200 ids a call;
+        # no login and no setup read: the token and the reference lists are kept (were 2 + 4)
+        assert checks.function_calls(data) == {"orders/get": 2 + by_id, "users/export": 1}
         run = summary["run"]
-        assert run["cartum_calls"] == checks.no_change_run_cartum_calls(len(reread)) == 7 + by_id
-        assert sorted(r["path"] for r in calls.total("roapp")) == checks.SETUP_ROAPP_READS
+        assert run["cartum_calls"] == checks.no_change_run_cartum_calls(len(reread)) == 3 + by_id
+        assert calls.total("roapp") == []
         assert run["roapp_writes"] == 0
         assert summary["entities"]["orders"]["unchanged"] == summary["entities"]["orders"]["extracted"]
     assert StateStore(engine, "demo").cursor(ORDERS).value is not None

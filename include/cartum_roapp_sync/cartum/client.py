@@ -141,6 +141,12 @@ class CartumClient:
         self._read_warnings: list[str] = []
         self._token: str | None = None
         self._token_expires = 0.0
+        #: where the session token is kept between processes (``tokens.TokenCache``), and
+        #: where the status list is (``reference.ReferenceCache``): both set by a run
+        #: (``use_caches``), None otherwise
+        self.token_cache: Any = None
+        self.reference_cache: Any = None
+        self._cache_read = False
         self._token_ttl = token_ttl
         self._clock = clock
         self._orders_pages = PageSize(asked=0)  # what orders/get answers showed of the page size
@@ -206,7 +212,10 @@ class CartumClient:
         if status == "OK" and token:
             self._token = str(token)
             self._token_expires = self._clock() + self._token_ttl - TOKEN_RENEW_MARGIN
+            self._cache_read = True   # what is kept now is this token
             log.info("Cartum: logged in to %s as %s", self.base_url, self.login)
+            if self.token_cache is not None:
+                self.token_cache.save(self._token, self._token_ttl - TOKEN_RENEW_MARGIN)
             return
         message = self._message(answer)
         marker_text = f"{message} {answer.get('code', '')}".lower()
@@ -223,11 +232,42 @@ class CartumClient:
         return session.post(f"{self.base_url}/api/auth/", json={"login": self.login, "password": self._password},
                             timeout=timeout)
 
+    def use_caches(self, engine: Any, reference_minutes: int) -> None:
+        """Keep the session token (encrypted, ``tokens``) and the status list (for
+        ``reference_minutes``, ``reference``) in the state database behind ``engine``."""
+        from ..ratelimit import bucket_name
+        from ..reference import CARTUM_KINDS, ReferenceCache
+        from .tokens import TokenCache
+
+        self.token_cache = TokenCache(engine, self.base_url, self.login, self._password)
+        self.reference_cache = ReferenceCache(engine, bucket_name("cartum", self.base_url), CARTUM_KINDS,
+                                              reference_minutes)
+
+    def _kept_token(self) -> None:
+        """Take the kept token, once per client, when this client holds none."""
+        if self._cache_read or self.token_cache is None or self._token is not None:
+            return
+        self._cache_read = True
+        kept = self.token_cache.load()
+        if kept is not None:
+            self._token, left = kept
+            self._token_expires = self._clock() + left
+
     def _ensure_token(self) -> str:
+        self._kept_token()
         if self._token is None or self._clock() >= self._token_expires:
             self.authenticate()
         assert self._token is not None
         return self._token
+
+    def ensure_login(self, min_life: float = 0.0) -> bool:
+        """Hold a token that lives at least ``min_life`` seconds more: the kept one, or a
+        fresh login (which checks the credentials). Returns True when it logged in."""
+        self._kept_token()
+        if self._token is not None and self._token_expires - self._clock() >= min_life:
+            return False
+        self.authenticate()
+        return True
 
     def call(self, function: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call one function with the session token; returns ``response`` (``{}`` for EMPTY).
@@ -246,6 +286,9 @@ class CartumClient:
                 log.info("Cartum %s: session token %s; logging in again", function,
                          "expired" if status == "UNAUTHORIZED" else "rejected")
                 self._token = None
+                self._cache_read = True   # the kept one is this one: not taken again
+                if self.token_cache is not None:
+                    self.token_cache.drop()
                 continue
             if status in ("UNAUTHORIZED", "AUTHORIZATION_ERROR"):
                 raise CredentialsError(
@@ -407,6 +450,11 @@ class CartumClient:
 
     def get_statuses(self) -> list[dict[str, Any]]:
         """Every order status of the store; the built-in list on platforms before 4.0."""
+        if self.reference_cache is not None:
+            return self.reference_cache.get("cartum_statuses", self._read_statuses)
+        return self._read_statuses()
+
+    def _read_statuses(self) -> list[dict[str, Any]]:
         try:
             return list(self.call("orders/get_available_statuses").get("statuses") or [])
         except UndefinedFunctionError:
@@ -422,6 +470,7 @@ class CartumClient:
     def check(self) -> str:
         """One cheap real call (auth): a sentence for the connection test."""
         self._token = None
+        self._cache_read = True
         self.authenticate()
         return f"Logged in to the Cartum API of {self.base_url} as {self.login}."
 

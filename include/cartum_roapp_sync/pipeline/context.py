@@ -60,12 +60,17 @@ class RunContext:
     def cartum(self) -> CartumClient:
         if self._cartum is None:
             self._cartum = self._cartum_factory()
+            if isinstance(self._cartum, CartumClient):
+                # One login per run (the token kept encrypted), the status list kept a while.
+                self._cartum.use_caches(self.state.engine, self.config.reference_cache_minutes)
         return self._cartum
 
     @property
     def roapp(self) -> RoAppClient:
         if self._roapp is None:
             self._roapp = self._roapp_factory()
+            if isinstance(self._roapp, RoAppClient):
+                self._roapp.use_reference_cache(self.state.engine, self.config.reference_cache_minutes)
         return self._roapp
 
     def record_calls(self) -> None:

@@ -154,6 +154,7 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
                  len(back), ", ".join(back))
 
     rows = [orders[i] for i in sorted(orders)]
+    _new_statuses(ctx, rows)
     data.save_raw("orders", rows)
     # The cursor follows every order of the creation window, skipped ones included.
     data.save_observed(ORDERS, observe(_observed_times(window, created_field), created_field))
@@ -164,6 +165,30 @@ def extract_orders(ctx: RunContext) -> dict[str, Any]:
              " (recently final ones included)" if plan.final_reread else "", len(gone), len(held),
              time.monotonic() - started)
     return {"orders": len(rows), "skipped": skipped, "reread": len(reread), "gone": len(gone)}
+
+
+def _new_statuses(ctx: RunContext, orders: list[dict[str, Any]]) -> None:
+    """An order in a Cartum status the kept status list (``reference``) lacks: the list is
+    out of date. It is read again now (one call, only then) and kept, and a status nobody
+    matched is warned about in this run as ``validate_setup`` would have (its orders are
+    held by data quality in any case: ``status_map`` decides)."""
+    from ..setup_checks import check_status_matching, split_for_run
+
+    cache = getattr(ctx.cartum, "reference_cache", None)
+    kept = cache.kept("cartum_statuses") if cache is not None else None
+    if kept is None:
+        return
+    known = {str(s.get("id")) for s in kept}
+    new = sorted({str(o.get(assumptions.CARTUM_ORDER_STATUS_FIELD)) for o in orders} - known)
+    if not new:
+        return
+    cache.drop(f"orders in Cartum status(es) {', '.join(new)}, not in the kept list")
+    fresh = ctx.cartum.get_statuses()
+    problems = check_status_matching(fresh, ctx.config.status_map, None, ctx.config.language)
+    _, warnings = split_for_run(problems, ctx.config, first_import=ctx.data.plan().first_import)
+    for warning in warnings:
+        log.warning("extract_orders: store %s syncs with a degraded setup: %s", ctx.config.store_id, warning)
+    ctx.state.add_run_warnings(ctx.run_id, [f"degraded setup: {w}" for w in warnings])
 
 
 def _gone_orders(ctx: RunContext, gone: list[int]) -> list[int]:

@@ -64,7 +64,9 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
     the lost-state check), then makes the cheap setup checks, before anything is read: credentials still valid, the
     location, order type and managers still there, every Cartum status matched. A few
     read-only calls (Cartum: auth, statuses; RO App: locations, order types, employees,
-    statuses).
+    statuses), most runs none: the Cartum session token is kept between the run's tasks
+    (``cartum.tokens``) and the reference lists for ``reference_cache_minutes``
+    (``reference``); a problem found on kept lists is checked again on fresh ones.
 
     Two problems degrade instead of stopping (``setup_checks.split_for_run``): a listed
     manager no longer eligible while another is (dropped: the others get the orders), and,
@@ -78,7 +80,18 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
 
     plan = _start_run(ctx)
     seen: dict[str, Any] = {}
-    problems = validate_store(ctx.config, ctx.cartum, ctx.roapp, deep=False, seen=seen)
+    problems = validate_store(ctx.config, ctx.cartum, ctx.roapp, deep=False, seen=seen, login_life=RUN_TOKEN_LIFE)
+    caches = [c for c in (getattr(ctx.cartum, "reference_cache", None), getattr(ctx.roapp, "reference_cache", None))
+              if c is not None]
+    if any(not isinstance(p.cause, RetriableApiError) for p in problems) and any(c.served for c in caches):
+        # Judged on kept answers (``reference``): what is wrong may be fixed already. Fresh ones decide.
+        for cache in caches:
+            cache.drop("the setup check found a problem")
+        log.info("validate_setup: store %s: a problem found on kept reference data; checking again on fresh "
+                 "answers", ctx.config.store_id)
+        seen = {}
+        problems = validate_store(ctx.config, ctx.cartum, ctx.roapp, deep=False, seen=seen,
+                                  login_life=RUN_TOKEN_LIFE)
     unanswered = [p for p in problems if isinstance(p.cause, RetriableApiError)]
     if unanswered:
         # Not a wrong setup: an API that did not answer (a 429 storm, an outage). Airflow retries.
@@ -96,6 +109,11 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
     if not warnings:
         log.info("validate_setup: store %s is set up correctly", ctx.config.store_id)
     return {"problems": 0, "warnings": warnings, "plan": plan.to_dict()}
+
+
+#: A run's Cartum token must live this many seconds more after ``validate_setup``, else it
+#: logs in there (not in an extract half-way): the extracts use the token it holds.
+RUN_TOKEN_LIFE = 120.0
 
 
 def _keep_final_statuses(ctx: RunContext, final: list[int]) -> None:

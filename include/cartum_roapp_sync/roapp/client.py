@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import requests
 
@@ -85,6 +85,8 @@ class RoAppClient:
         self._ignored_filters: set[str] = set()    # undocumented filters the API ignores
         self._catalogue: list[dict[str, Any]] | None = None  # one scan, while a product filter is ignored
         self.catalogue_cache: CatalogueCache | None = None    # the scan kept between runs
+        #: the reference lists kept between runs (``reference.ReferenceCache``; set by a run)
+        self.reference_cache: Any = None
         if not api_key:
             raise CredentialsError("RO App API key is empty: create one under RO App → Settings → API and put it "
                                    "in the connection's password field.")
@@ -199,19 +201,33 @@ class RoAppClient:
                 log.warning("RO App answered 404 for %s: using the legacy %s for this client", documented, legacy)
         return self.list_all(legacy)
 
+    def use_reference_cache(self, engine: Any, minutes: int) -> None:
+        """Keep the reference lists (locations, order types, employees, order statuses) in
+        the state database behind ``engine`` for ``minutes`` (``reference``)."""
+        from ..reference import ROAPP_KINDS, ReferenceCache
+
+        self.reference_cache = ReferenceCache(engine, self.account, ROAPP_KINDS, minutes)
+
+    def _reference(self, kind: str, read: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        return self.reference_cache.get(kind, read) if self.reference_cache is not None else read()
+
+    def _branches(self) -> list[dict[str, Any]]:
+        return self._documented_or_legacy(assumptions.ROAPP_LOCATIONS_PATH, assumptions.ROAPP_LEGACY_LOCATIONS_PATH)
+
     def branches(self) -> list[dict[str, Any]]:
         """The account's locations (``GET /v2/company/locations``)."""
-        return self._documented_or_legacy(assumptions.ROAPP_LOCATIONS_PATH, assumptions.ROAPP_LEGACY_LOCATIONS_PATH)
+        return self._reference("roapp_branches", self._branches)
 
     def employees(self) -> list[dict[str, Any]]:
         """The employees as RO App gives them; ``shapes.employee_facts`` reads what they say."""
-        return self._documented_or_legacy(assumptions.ROAPP_EMPLOYEES_PATH, assumptions.ROAPP_LEGACY_EMPLOYEES_PATH)
+        return self._reference("roapp_employees", lambda: self._documented_or_legacy(
+            assumptions.ROAPP_EMPLOYEES_PATH, assumptions.ROAPP_LEGACY_EMPLOYEES_PATH))
 
     def order_statuses(self) -> list[dict[str, Any]]:
-        return self.list_all("/v2/orders/statuses")
+        return self._reference("roapp_order_statuses", lambda: self.list_all("/v2/orders/statuses"))
 
     def order_types(self) -> list[dict[str, Any]]:
-        return self.list_all("/v2/orders/types")
+        return self._reference("roapp_order_types", lambda: self.list_all("/v2/orders/types"))
 
     def custom_fields(self) -> list[dict[str, Any]]:
         """Order custom fields, each named by ``title`` (RO App may call it ``name``)."""
@@ -219,7 +235,7 @@ class RoAppClient:
 
     def check(self) -> str:
         """One cheap real call (the locations): a sentence for the connection test."""
-        count = len(self.branches())
+        count = len(self._branches())   # a real call, never the cache
         return f"RO App API at {self.base_url} accepted the key; {count} location(s) visible."
 
     # --- look-ups by undocumented filters ---------------------------------------------

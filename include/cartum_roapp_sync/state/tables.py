@@ -221,6 +221,20 @@ roapp_index_cursors = Table(
     Column("refreshed_at", DateTime(timezone=True), nullable=False),  # the last read of any kind
 )
 
+#: Answers of the APIs kept between a run's tasks and runs (``state.cache``): RO App's and
+#: Cartum's reference data (locations, order types, employees, statuses) for a short time,
+#: and a Cartum session token, encrypted (``cartum.tokens``: never in clear). ``account``
+#: is a hash of the API's address and credential (``ratelimit.bucket_name``), never the
+#: credential. A cache, not a store's data: lost, it is read again.
+api_cache = Table(
+    "api_cache", metadata,
+    Column("account", String(80), primary_key=True),
+    Column("kind", String(32), primary_key=True),    # e.g. roapp_branches, cartum_statuses, cartum_token
+    Column("value", Text, nullable=False),           # JSON; the token's: a Fernet ciphertext
+    Column("read_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
 #: Every table that holds a store's data (``StateStore.purge`` empties them for one store).
 STORE_TABLES = (store_state, cursors, id_map, product_articles, staged, runs, run_entities, run_steps,
                 validation_results, quarantine, record_events)

@@ -44,6 +44,7 @@ from typing import Any
 
 from ...entities import Entity
 from ...state.store import IdMapRow
+from ...reference import points_at_reference
 from ...transport import AmbiguousWriteError, NotFoundError, ValidationError
 from ..backfill import duration_text
 from ..context import RunContext
@@ -142,6 +143,9 @@ class EntityLoader:
                 self._write(record, row)
                 counts.done_keys.append(key)
             except (ValidationError, NotFoundError) as exc:
+                if points_at_reference(exc) and getattr(self.roapp, "reference_cache", None) is not None:
+                    self.roapp.reference_cache.drop(f"RO App rejected {self.entity.name} {key} naming reference "
+                                                    f"data")
                 counts.quarantined += 1
                 self.state.quarantine(self.ctx.run_id, self.entity.name, key, "load", str(exc), record.as_dict())
                 log.warning("quarantined %s %s: %s", self.entity.name, key, exc)
