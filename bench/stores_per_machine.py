@@ -80,6 +80,21 @@ def when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+def name(process: psutil.Process) -> str:
+    """``scheduler`` for ``python .../airflow scheduler`` (or a process titled ``airflow
+    api_server ...``); the process's name otherwise."""
+    try:
+        args = process.cmdline()
+        for i, arg in enumerate(args):
+            if arg.rsplit("/", 1)[-1] == "airflow":
+                return next((a for a in args[i + 1:] if not a.startswith("-")), "airflow")
+        if args and args[0].startswith("airflow "):
+            return args[0].split()[1]
+        return process.name()
+    except psutil.NoSuchProcess:
+        return "gone"
+
+
 class CpuMeter:
     """CPU seconds of a process tree, sampled every ``every`` seconds in a thread: the sum
     over its live processes of their own and their reaped children's user + system time,
@@ -87,32 +102,38 @@ class CpuMeter:
 
     def __init__(self, root_pid: int, every: float = 2.0):
         self.root, self.every = root_pid, every
-        self.samples: list[tuple[float, float]] = []
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self.load: list[tuple[float, float]] = []  # the machine's 1-minute load average
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
-    def total(self) -> float:
+    def total(self) -> dict[str, float]:
+        """CPU seconds by component: each child of the root with everything under it, named
+        by its command line (scheduler, dag-processor, api-server, triggerer)."""
         try:
             root = psutil.Process(self.root)
-            tree = [root, *root.children(recursive=True)]
+            parts = {"standalone": [root], **{name(child): [child, *child.children(recursive=True)]
+                                              for child in root.children()}}
         except psutil.NoSuchProcess:
-            return math.nan
-        cpu = 0.0
-        for process in tree:
-            try:
-                t = process.cpu_times()
-                cpu += t.user + t.system + t.children_user + t.children_system
-            except psutil.NoSuchProcess:
-                pass
+            return {}
+        cpu: dict[str, float] = {}
+        for part, processes in parts.items():
+            for process in processes:
+                try:
+                    t = process.cpu_times()
+                    cpu[part] = cpu.get(part, 0.0) + t.user + t.system + t.children_user + t.children_system
+                except psutil.NoSuchProcess:
+                    pass
         return cpu
 
     def _loop(self) -> None:
         while not self.stopped.is_set():
             self.samples.append((time.time(), self.total()))
+            self.load.append((time.time(), os.getloadavg()[0]))
             self.stopped.wait(self.every)
 
-    def at(self, moment: float) -> float:
+    def at(self, moment: float) -> dict[str, float]:
         """The sample nearest to ``moment`` (a time.time())."""
         return min(self.samples, key=lambda s: abs(s[0] - moment))[1]
 
@@ -254,10 +275,13 @@ def finish(result: dict, fleet: Fleet, meter: CpuMeter, runs: list[dict], window
                       for r in ticks if r.get("start_date")]
     result["fit"] = sum(1 for r in ticks if r.get("end_date")
                         and (when(r["end_date"]) - when(r["run_after"])).total_seconds() < SLOT)
-    cpu = meter.at(cpu_end) - meter.at(t0.timestamp())
-    result["cpu"] = cpu
+    start, end = meter.at(t0.timestamp()), meter.at(cpu_end)
+    result["cpu_parts"] = {part: end[part] - start.get(part, 0.0) for part in end}
+    cpu = result["cpu"] = sum(result["cpu_parts"].values())
     result["cpu_window_s"] = cpu_end - t0.timestamp()
     result["cpu_per_store_tick"] = cpu / max(1, result["expected"])
+    load = [v for t, v in meter.load if t0.timestamp() <= t <= cpu_end]
+    result["load"] = sum(load) / max(1, len(load))
     return result
 
 
@@ -267,22 +291,27 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
           f"imports:\n")
     print("| stores | metadata db | first imports: ok / failed, duration p50 / max s | tick runs: due / started / "
           "succeeded | run duration p50 / p95 / max s | scheduler lag p50 / p95 / max s | runs inside their slot | "
-          "CPU-s per store per tick (all Airflow processes) | `database is locked` lines |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "CPU-s per store per tick (all Airflow processes) | `database is locked` lines | machine load (1-min, mean) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         f = r.get("first_durations", [])
         first = (f"{len(f) - r.get('first_failed', 0)} / {r.get('first_failed', 0)}, "
                  f"{quantile(f, .5):.0f} / {max(f or [math.nan]):.0f}")
         if "runs" not in r:
             print(f"| {r['stores']} | {r['db']} | {first} | {r.get('problem', 'not measured')} | | | | | "
-                  f"{r['locked']} |")
+                  f"{r['locked']} | |")
             continue
         d, lag = r["durations"], r["lags"]
         print(f"| {r['stores']} | {r['db']} | {first} | {r['expected']} / {r['runs']} / {r['succeeded']} | "
               f"{quantile(d, .5):.0f} / {quantile(d, .95):.0f} / {max(d or [math.nan]):.0f} | "
               f"{quantile(lag, .5):.1f} / {quantile(lag, .95):.1f} / {max(lag or [math.nan]):.1f} | "
               f"{r['fit']} / {r['expected']} | {r['cpu_per_store_tick']:.2f} ({r['cpu']:.0f} CPU-s over "
-              f"{r['cpu_window_s']:.0f} s) | {r['locked']} |")
+              f"{r['cpu_window_s']:.0f} s) | {r['locked']} | {r['load']:.1f} |")
+    for r in results:
+        if r.get("cpu_parts"):
+            print(f"\n{r['stores']} stores, {r['db']}: CPU-s over the window by component (with the processes it "
+                  f"started): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["cpu_parts"].items(),
+                                                                            key=lambda kv: -kv[1])))
     print("\nTargets (issue 14): ≥ 100 stores, every run inside its slot, scheduler lag p95 ≤ 30 s; "
           "≤ 3 CPU-s per store per no-change tick, all processes.")
 
