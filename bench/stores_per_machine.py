@@ -193,6 +193,22 @@ def start_stores(stack: ExitStack, n: int, orders: int) -> list[Store]:
     return stores
 
 
+def dead_components(root_pid: int) -> list[str]:
+    """The components of ``airflow standalone`` that exited (it does not restart them)."""
+    try:
+        children = psutil.Process(root_pid).children()
+    except psutil.NoSuchProcess:
+        return ["airflow standalone"]
+    dead = []
+    for child in children:
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                dead.append(str(child.pid))
+        except psutil.NoSuchProcess:
+            dead.append(str(child.pid))
+    return dead
+
+
 def locked_lines() -> int:
     return sum(log.read_text(errors="replace").lower().count("database is locked") for log in demo.DEMO.glob("**/*.log")
                if log.is_file())
@@ -230,8 +246,10 @@ def measure(n: int, args: argparse.Namespace) -> dict:
             say(f"[{time.time() - started:5.0f} s] first imports finished: {len(done)}/{n}")
             if len(done) == n:
                 break
-            if time.time() - started > args.first_timeout:
-                result["problem"] = f"only {len(done)} of {n} first imports finished in {args.first_timeout:.0f} s"
+            dead = dead_components(standalone.pid)
+            if time.time() - started > args.first_timeout or dead:
+                result["problem"] = (f"only {len(done)} of {n} first imports finished in {time.time() - started:.0f} s"
+                                     + (f"; {len(dead)} Airflow components exited (see the log)" if dead else ""))
                 result["first"] = list(first.values())
                 return finish(result, fleet, meter, runs, None, None)
             time.sleep(15)
