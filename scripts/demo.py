@@ -6,7 +6,11 @@ Run it through ``scripts/demo.sh`` (which creates the environment first). Everyt
 writes lives under ``.demo/`` in the checkout. Options: ``--orders N`` (seeded Cartum
 orders), ``--exit`` (stop everything after the report instead of leaving Airflow up),
 ``--roapp-rate N`` (the RO App sandbox's requests per second; 3 is the real limit),
-``--profile documented|alternative`` (default ``documented``).
+``--profile documented|alternative`` (default ``documented``), ``--metadata-db
+sqlite|postgresql`` (default ``sqlite``; ``postgresql``: Airflow's metadata and the state
+database on the PostgreSQL server ``--postgres USER@HOST:PORT``, databases
+``cartum_demo_meta`` and ``cartum_demo_state``, dropped and created first as ``.demo/``
+is wiped).
 
 The profile goes to both sandboxes (``cartum_roapp_sandbox.{cartum,roapp}.profile``). On
 ``alternative`` the Cartum store sits behind a bot filter that answers script User-Agents
@@ -53,10 +57,11 @@ STATUS_MATCH = {"New": "New", "Processing": "In work", "Delivered": "Delivered",
                 "Canceled / Not delivered": "Canceled", "Canceled": "Canceled"}
 
 
-def airflow_settings(port: int) -> dict[str, dict[str, str]]:
+def airflow_settings(port: int, metadata_url: str | None = None) -> dict[str, dict[str, str]]:
     """The demo Airflow's settings, by section: written to ``airflow.cfg``. The secrets
     are generated here as Airflow does when it writes its own default file: every component
-    (scheduler, API server, task processes) must read the same ones."""
+    (scheduler, API server, task processes) must read the same ones. ``metadata_url``:
+    Airflow's metadata database (None: Airflow's default, SQLite in AIRFLOW_HOME)."""
     from base64 import b64encode
 
     from cryptography.fernet import Fernet
@@ -72,15 +77,16 @@ def airflow_settings(port: int) -> dict[str, dict[str, str]]:
         "dag_processor": {"refresh_interval": "5"},
         "api": {"port": str(port), "secret_key": b64encode(os.urandom(16)).decode()},
         "api_auth": {"jwt_secret": b64encode(os.urandom(16)).decode()},
+        **({"database": {"sql_alchemy_conn": metadata_url}} if metadata_url else {}),
     }
 
 
-def write_airflow_cfg(port: int) -> Path:
+def write_airflow_cfg(port: int, metadata_url: str | None = None) -> Path:
     """``airflow.cfg`` in the demo's AIRFLOW_HOME; every other setting keeps Airflow's default."""
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     path = AIRFLOW_HOME / "airflow.cfg"
     path.write_text("".join(f"[{section}]\n" + "".join(f"{key} = {value}\n" for key, value in values.items()) + "\n"
-                            for section, values in airflow_settings(port).items()))
+                            for section, values in airflow_settings(port, metadata_url).items()))
     return path
 
 
@@ -149,8 +155,16 @@ def wait_for(what: str, check, timeout: float, process: subprocess.Popen | None 
 
 
 class Demo:
+    #: Airflow's metadata database and the state database on ``--metadata-db postgresql``
+    pg_databases = ("cartum_demo_meta", "cartum_demo_state")
+
     def __init__(self, args: argparse.Namespace):
         self.args = args
+        self.metadata_url, self.state_url = None, f"sqlite:///{STATE_DB}"
+        if getattr(args, "metadata_db", "sqlite") == "postgresql":
+            meta, state = self.pg_databases
+            self.metadata_url = f"postgresql+psycopg2://{args.postgres}/{meta}"
+            self.state_url = f"postgresql+psycopg2://{args.postgres}/{state}"
         self.processes: list[subprocess.Popen] = []
         # Airflow's settings go to airflow.cfg in AIRFLOW_HOME, not into this process's
         # environment: the tool (cartum-roapp stores ...) then reads the same settings.
@@ -273,15 +287,42 @@ class Demo:
 
         return {"requests_per_second": 20, "user_agent": default_user_agent()}
 
+    def state_conn_uri(self) -> str:
+        """The state database as the connection ``cartum_roapp_state`` holds it: an Airflow
+        connection URI names the scheme ``postgresql`` (the sync picks psycopg2 for it)."""
+        return self.state_url.replace("postgresql+psycopg2://", "postgresql://")
+
+    def reset_postgres(self) -> None:
+        """On ``--metadata-db postgresql``: drops and creates the two databases."""
+        if self.metadata_url is None:
+            return
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(f"postgresql+psycopg2://{self.args.postgres}/postgres", isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                for name in self.pg_databases:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    connection.execute(text(f'CREATE DATABASE "{name}"'))
+        except Exception as exc:
+            raise SystemExit(f"PostgreSQL at {self.args.postgres} refused creating {', '.join(self.pg_databases)} "
+                             f"({type(exc).__name__}): start it, or give --postgres USER@HOST:PORT of a user "
+                             f"who may create databases") from exc
+        finally:
+            admin.dispose()
+        say(f"PostgreSQL databases {' and '.join(self.pg_databases)} created at {self.args.postgres}")
+
     def configure_airflow(self) -> None:
-        cfg = write_airflow_cfg(self.args.airflow_port)
-        say(f"preparing Airflow in {AIRFLOW_HOME} (metadata database: SQLite; settings in {cfg})")
+        self.reset_postgres()
+        cfg = write_airflow_cfg(self.args.airflow_port, self.metadata_url)
+        where = "SQLite" if self.metadata_url is None else f"PostgreSQL, {self.pg_databases[0]}"
+        say(f"preparing Airflow in {AIRFLOW_HOME} (metadata database: {where}; settings in {cfg})")
         self.airflow("db", "migrate")
         connections = {
             "cartum_demo": ["--conn-type", "cartum", "--conn-host", self.cartum_url, "--conn-login", CARTUM_LOGIN,
                             "--conn-password", CARTUM_PASSWORD, "--conn-extra", json.dumps(self.cartum_extra())],
             "roapp_default": ["--conn-type", "roapp", "--conn-host", self.roapp_url, "--conn-password", ROAPP_KEY],
-            "cartum_roapp_state": ["--conn-uri", f"sqlite:///{STATE_DB}"],
+            "cartum_roapp_state": ["--conn-uri", self.state_conn_uri()],
         }
         for conn_id, options in connections.items():
             subprocess.run([str(VENV_BIN / "airflow"), "connections", "delete", conn_id], env=self.env,
@@ -293,7 +334,8 @@ class Demo:
             f"{self.cartum_extra()['user_agent']!r}), roapp_default, cartum_roapp_state; Variable cartum_roapp_stores "
             f"({len(entry['status_map'])} statuses matched; managers: {entry['managers']})")
 
-    def start_airflow(self) -> None:
+    def start_standalone(self) -> tuple[subprocess.Popen, Path]:
+        """``airflow standalone``, up and logged in to: its process and log."""
         say(f"starting airflow standalone (UI and API on {self.api}); log: {DEMO / 'airflow-standalone.log'}")
         process, log = self.start("airflow-standalone", [str(VENV_BIN / "airflow"), "standalone"],
                                   f"airflow standalone (scheduler, DAG processor, triggerer, API server at {self.api})")
@@ -301,6 +343,10 @@ class Demo:
                  300, process, log)
         wait_for("the generated admin password", self.password, 120, process, log)
         self.session.headers["Authorization"] = f"Bearer {self.login()}"
+        return process, log
+
+    def start_airflow(self) -> None:
+        process, log = self.start_standalone()
         say(f"waiting for the DAG processor to load {DAG_ID}")
         wait_for(f"DAG {DAG_ID} to be parsed", self.dag_is_loaded, 300, process, log)
 
@@ -386,12 +432,13 @@ class Demo:
                 f"one run at a time, so it starts when that one ends)")
 
     def report(self, run: dict) -> None:
-        from sqlalchemy import create_engine, select
+        from sqlalchemy import select
 
+        from cartum_roapp_sync.state.db import get_engine
         from cartum_roapp_sync.state.store import StateStore
         from cartum_roapp_sync.state.tables import runs
 
-        engine = create_engine(f"sqlite:///{STATE_DB}")
+        engine = get_engine(self.state_url)
         store = StateStore(engine, STORE_ID)
         with engine.connect() as connection:
             run_ids = connection.execute(select(runs.c.run_id).where(runs.c.store_id == STORE_ID)
@@ -422,7 +469,7 @@ class Demo:
               + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
         print()
         print(f"Airflow UI: {self.api}   login: admin / {self.password()}")
-        print(f"State database (run history, quarantine): {STATE_DB}")
+        print(f"State database (run history, quarantine): {STATE_DB if self.metadata_url is None else self.state_url}")
         print(f"Sandbox admin APIs: {self.cartum_url}/_sandbox/state  {self.roapp_url}/_sandbox/state")
         print(f"The tool against this Airflow (same settings: {AIRFLOW_HOME / 'airflow.cfg'}):")
         print(f"  AIRFLOW_HOME={AIRFLOW_HOME} {VENV_BIN / 'cartum-roapp'} stores list")
@@ -450,7 +497,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=DEMO, help="where Airflow, logs and state go (wiped first)")
     parser.add_argument("--profile", choices=PROFILES, default="documented",
                         help="the profile both sandboxes serve (default: documented)")
-    return parser.parse_args(argv)
+    parser.add_argument("--metadata-db", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="Airflow's metadata and the state database: SQLite files under the workdir (default) "
+                             "or PostgreSQL (--postgres), for more than a few stores")
+    parser.add_argument("--postgres", default="postgres@127.0.0.1:5432", metavar="USER@HOST:PORT",
+                        help="the PostgreSQL server of --metadata-db postgresql (default postgres@127.0.0.1:5432; "
+                             "databases cartum_demo_meta and cartum_demo_state are dropped and created)")
+    args = parser.parse_args(argv)
+    if ":" in args.postgres.partition("@")[0]:
+        parser.error("--postgres takes no password (it would land in logs and airflow.cfg): give it in PGPASSWORD "
+                     "or ~/.pgpass, which PostgreSQL's client reads")
+    return args
 
 
 def main() -> None:

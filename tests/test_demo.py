@@ -131,3 +131,52 @@ def test_a_queued_run_says_which_run_it_waits_behind(tmp_path):
         f"when that one ends)")
     answers[f"/api/v2/dags/{demo.DAG_ID}/dagRuns"] = {"dag_runs": [{"dag_run_id": "manual__mine"}]}
     assert runner.queued_behind("manual__mine") == ""
+
+
+def test_the_demo_on_postgresql_keeps_airflows_metadata_and_the_state_there(tmp_path):
+    """``--metadata-db postgresql``: both databases are created on the server, Airflow (and
+    the tool, reading the same ``airflow.cfg``) uses the metadata one, and the state
+    connection points at the other; a password on the command line is refused."""
+    import os
+    import uuid
+
+    import pytest
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    demo = load_demo()
+    demo.set_workdir(tmp_path)
+    url = make_url(os.environ.get("CARTUM_ROAPP_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"))
+    server = f"{url.username}@{url.host}:{url.port or 5432}"
+    tag = uuid.uuid4().hex[:8]
+
+    class OnPostgres(demo.Demo):
+        pg_databases = (f"cartum_demo_test_meta_{tag}", f"cartum_demo_test_state_{tag}")
+
+    runner = OnPostgres(demo.parse_args(["--workdir", str(tmp_path), "--metadata-db", "postgresql",
+                                         "--postgres", server]))
+    assert runner.metadata_url == f"postgresql+psycopg2://{server}/cartum_demo_test_meta_{tag}"
+    assert runner.state_url == f"postgresql+psycopg2://{server}/cartum_demo_test_state_{tag}"
+    try:
+        runner.reset_postgres()
+        path = demo.write_airflow_cfg(8124, runner.metadata_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env["AIRFLOW_HOME"] = str(path.parent)
+        read = "from airflow.configuration import conf; print(conf.get('database', 'sql_alchemy_conn'))"
+        assert subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True, timeout=120,
+                              check=True).stdout.split()[-1] == runner.metadata_url
+        from cartum_roapp_sync.state.db import get_engine
+
+        for engine in (create_engine(runner.metadata_url), get_engine(runner.state_url)):
+            with engine.connect() as connection:
+                assert connection.execute(text("select current_database()")).scalar() in OnPostgres.pg_databases
+            engine.dispose()
+    finally:
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for name in OnPostgres.pg_databases:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    with pytest.raises(SystemExit):
+        demo.parse_args(["--metadata-db", "postgresql", "--postgres", "postgres:secret@127.0.0.1:5432"])
+    assert demo.Demo(demo.parse_args(["--workdir", str(tmp_path)])).state_url == f"sqlite:///{demo.STATE_DB}"
