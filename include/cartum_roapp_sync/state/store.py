@@ -259,7 +259,7 @@ class StateStore:
     # --- run history ------------------------------------------------------------------
 
     def start_run(self, run_id: str, first_import: bool, mode: str | None = None) -> None:
-        """A run begins (again, on a retry of ``start_run``: its history starts over).
+        """A run begins (again, on a retry of ``validate_setup``, the run's first step: its history starts over).
         ``mode``: first_import, incremental or reconcile."""
         with self.engine.begin() as c:
             c.execute(delete(runs).where(runs.c.store_id == self.store_id, runs.c.run_id == run_id))
