@@ -15,7 +15,6 @@ new order (orders first) and in the old one (every customer and product first).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from collections import Counter
@@ -23,7 +22,7 @@ from collections import Counter
 import pytest
 
 from cartum_roapp_sync.entities import CLIENTS, ORDERS
-from cartum_roapp_sync.pipeline.backfill import duration_text
+from cartum_roapp_sync.pipeline.backfill import customers_backfill, duration_text
 from cartum_roapp_sync.pipeline.load.base import LoadBudgetSpent
 from cartum_roapp_sync.pipeline.steps import STEPS, finish_run, run_step
 from tests.conftest import seeded_cartum
@@ -75,6 +74,14 @@ def finish_failed(sync: Sync, run_id: str) -> None:
         finish_run(sync.harness.context(run_id))
 
 
+def _backfill_progress(sync: Sync) -> tuple:
+    """RO App's successful writes so far, and where the customers and catalogue backfills stand."""
+    writes = sum(r["status"] in (200, 201) and r["method"] != "GET" for r in sync.roapp.admin.requests())
+    state = sync.state
+    return (writes, customers_backfill(state).value, state.cursor(CLIENTS).value,
+            (state.get_store_state() or {}).get("catalog_refreshed_at"))
+
+
 def _key(request: dict) -> tuple[str, str]:
     return request["method"], re.sub(r"/\d+", "/{id}", request["path"])
 
@@ -102,6 +109,11 @@ def test_large_first_import_loads_orders_first_then_backfills_in_chunks(large_ca
     log += sync.roapp.admin.requests()
     sync.roapp.admin.clear_requests()
     assert budget_stops["load_orders"] >= 1, "the budget never stopped a load step: the test proves nothing"
+    # the catalogue (larger than a chunk) waits for the backfill, however many runs the
+    # first import took: its runs created only products the window's orders name
+    named = {line["article"] for o in cartum["orders"] for line in o.get("products") or []}
+    imported = {r["body"]["sku"] for r in log if _key(r) == PRODUCT_POST and r["status"] in (200, 201)}
+    assert imported and imported <= named and {p["article"] for p in cartum["products"]} - named
 
     # every order of the window is in RO App, once, while the customers backfill has hardly begun
     view = sync.view()
@@ -113,15 +125,19 @@ def test_large_first_import_loads_orders_first_then_backfills_in_chunks(large_ca
     assert len(view.people) < CUSTOMERS / 4
     assert sync.state.cursor(CLIENTS).value is None
 
-    # the backfill: a chunk of customers and one of products per run, until none is left
+    # the backfill: a chunk of customers and one of products per run, until none is left. How
+    # many runs a chunk takes depends on how far each budgeted try gets, so what must hold is
+    # that every run brings something over (or moves where the backfill stands).
     backfill_runs = 0
+    progress = _backfill_progress(sync)
     while True:
         backfill_runs += 1
-        assert backfill_runs <= 2 * math.ceil(CUSTOMERS / CHUNK) + 2, "the backfill does not finish"
         run_id = f"backfill_{backfill_runs}"
         _run(sync, run_id, budget_stops)
         if not sync.data(run_id).plan().backfill:
             break
+        progress, before = _backfill_progress(sync), progress
+        assert progress != before, f"{run_id} brought nothing over: the backfill does not finish"
     log += sync.roapp.admin.requests()
     assert sync.data(run_id).plan().backfill == [] and sync.state.cursor(CLIENTS).value is not None
 
@@ -148,7 +164,8 @@ def test_large_first_import_loads_orders_first_then_backfills_in_chunks(large_ca
     assert {p["article"] for p in cartum["products"]} <= set(view.products_by_sku())
     assert len({o["order_id"] for o in cartum["orders"]}) == len(view.orders_by_cartum_id) == ORDER_COUNT
 
-    # orders first: the first order was created before most clients and products
+    # orders first: the first order was created before most clients and before the catalogue
+    # backfill's products (before it, at most the orders' products of the first import's runs)
     writes = [_key(r) for r in log if r["status"] in (200, 201)]
     first_order = writes.index(ORDER_POST)
     clients = writes.count(CLIENT_POST)
@@ -164,6 +181,41 @@ def test_large_first_import_loads_orders_first_then_backfills_in_chunks(large_ca
     assert any(m.startswith("load_orders: time budget spent") for m in messages)
 
     _print_figures(log, first_order, import_runs, backfill_runs, budget_stops)
+
+
+def test_a_first_import_run_that_failed_before_its_orders_does_not_start_the_catalogue_backfill(
+        cartum_sandbox, roapp_sandbox, engine):
+    """The catalogue is one product larger than a backfill chunk: the first import leaves the
+    other products to the backfill. Its first run loads the orders' products, then fails
+    before any order is in (under load the budget can stop ``load_products`` on every try).
+    What is left of the catalogue now fits in a chunk, yet the next runs of the first import
+    still bring over only the orders' products: the backfill starts once the orders are all in."""
+    cartum = cartum_sandbox.admin.state()
+    catalogue = {p["article"] for p in cartum["products"]}
+    sync = make_sync(cartum_sandbox, roapp_sandbox, engine, backfill_chunk=len(catalogue) - 1)
+
+    for name in STEPS:   # the first run: every step up to load_orders, which fails
+        if name == "load_orders":
+            break
+        run_step(name, sync.harness.context("import_1"))
+    finish_failed(sync, "import_1")
+    loaded = set(sync.view().products_by_sku())
+    orders_from = sync.orders_from("import_1")
+    named = {line["article"] for o in cartum["orders"] if o["stat_created"] >= orders_from
+             for line in o.get("products") or []}
+    assert loaded and loaded <= named and sync.view().orders_by_cartum_id == {}
+    assert 0 < len(catalogue - loaded) <= sync.config.backfill_chunk, "the rest must fit in a chunk, or this proves nothing"
+
+    assert _run(sync, "import_2", Counter())
+    assert sync.state.cursor(ORDERS).value is not None and sync.data("import_2").plan().first_import
+    view = sync.view()
+    assert len(view.orders_by_cartum_id) == len(checks.expected_import(cartum, sync.orders_from("import_2")))
+    assert set(view.products_by_sku()) <= named and catalogue - named
+
+    assert _run(sync, "backfill_1", Counter())   # the backfill: the rest of the catalogue, in one chunk
+    assert catalogue <= set(sync.view().products_by_sku())
+    assert sync.data("backfill_1").backfill("products")["last"]
+    checks.assert_no_duplicates(sync.view())
 
 
 def _print_figures(log: list[dict], first_order: int, import_runs: int, backfill_runs: int,

@@ -249,13 +249,17 @@ def _mentioned(orders: list[dict[str, Any]]) -> set[str]:
 
 def _products_backfill(ctx: RunContext) -> tuple[list[dict[str, Any]], str]:
     """The catalogue products RO App does not hold yet: those the run's orders name, and the
-    next chunk of the others (on a first import, only when all of them fit in it)."""
+    next chunk of the others (on a first import, only when the whole catalogue fits in it)."""
     plan, chunk = ctx.data.plan(), ctx.config.backfill_chunk
     catalogue = boundary(ctx, "products", ctx.cartum.iter_products()).good
     cut_short = _cut_short(ctx, "catalog/export")
     loaded = ctx.state.loaded_articles()
-    waiting = sorted({str(p["article"]) for p in catalogue if p.get("article")} - loaded)
-    last = len(waiting) <= chunk and not cut_short
+    articles = {str(p["article"]) for p in catalogue if p.get("article")}
+    waiting = sorted(articles - loaded)
+    # A first import judges the whole catalogue: the orders' products an earlier run of it
+    # loaded (one that failed before its orders were in) must not make the rest fit in a
+    # chunk, or the backfill would start before the first import's orders are all in.
+    last = len(articles if plan.first_import else waiting) <= chunk and not cut_short
     take = set(waiting[:chunk]) if last or not plan.first_import else set()
     needed = _mentioned(ctx.data.raw("orders")) - loaded
     products = [p for p in catalogue if str(p.get("article")) in take | needed]
