@@ -22,6 +22,15 @@ then
   done
 fi
 
+# Redis (the Celery broker of the distributed test), started the way this machine starts it
+# if it does not answer.
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  echo "==> Redis is not answering on 127.0.0.1:6379; starting it"
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+fi
+
 # A database of this run's own on that server (unless CARTUM_ROAPP_TEST_PG_DB=keep): tables an
 # older checkout or another run left in the shared database cannot mix with this run's, and
 # two runs on one server do not share rate-limit rows. Dropped at the end.

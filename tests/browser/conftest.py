@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -105,10 +106,11 @@ class RunningDemo:
         return session
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def running_demo(tmp_path_factory) -> RunningDemo:
     """Starts ``scripts/demo.py`` (small data, RO App's limit raised) and waits for its
-    first sync's report; stops it (Ctrl+C) after the session."""
+    first sync's report; stops it (Ctrl+C) after the last browser test, so its Airflow
+    does not go on running (and syncing every 5 minutes) beside the rest of the suite."""
     workdir = tmp_path_factory.mktemp("browser_demo")
     port = _free_port()
     process = subprocess.Popen(
@@ -192,7 +194,12 @@ def browser(chromium, request) -> Browser:
     binary, driver_path = chromium
     options = webdriver.ChromeOptions()
     options.binary_location = binary
+    # No background traffic: this machine's network is closed, and Chromium's own calls home
+    # (updates, sync, QUIC) would only fail, many at a time. A fresh profile per window.
+    profile = tempfile.mkdtemp(prefix="cartum_roapp_chromium_")
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--disable-quic", "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
                      "--window-size=1400,1000"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
@@ -204,6 +211,7 @@ def browser(chromium, request) -> Browser:
         if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
             window.screenshot("failed")
         driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
