@@ -323,11 +323,27 @@ class Kill:
     lost: list[tuple[str, str]]
 
 
+def import_window_start(engine: Any, store: Store, run_id: str) -> str | None:
+    """Where the run's import window starts (its plan), or None while it has no plan yet."""
+    from cartum_roapp_sync.pipeline.errors import FatalStepError
+
+    try:
+        return RunData(StateStore(engine, store.store_id), run_id).plan().start(ORDERS)
+    except FatalStepError:
+        return None
+
+
 def first_runs(topology: Topology, stores: list[Store], timeout: float, started: float,
                kill_after_writes: int) -> tuple[dict[str, dict[str, Any]], Kill | None]:
     """Waits for each store's first (scheduled) run to finish; while they run, kills the
-    worker that runs a load step once that step has made ``kill_after_writes`` writes."""
+    worker that runs a load step once that step has made ``kill_after_writes`` writes.
+
+    Each first run's import window is read from its plan while that run is still going
+    (``run["orders_from"]``): the next scheduled run may start the moment it ends (each
+    store has its own minute), and its first step clears the earlier runs' data."""
     dag_ids = {s.config.dag_id: s for s in stores}
+    engine = create_engine(f"postgresql+psycopg2://{PG}/{STATE_DB}")
+    windows: dict[str, str] = {}
     finished: dict[str, dict[str, Any]] = {}
     kill: Kill | None = None
     last = ""
@@ -339,8 +355,12 @@ def first_runs(topology: Topology, stores: list[Store], timeout: float, started:
             runs = topology.runs(dag_id)
             if runs:
                 states[dag_id] = runs[0]["state"]
+                if dag_id not in windows and runs[0]["state"] == "running":
+                    start = import_window_start(engine, dag_ids[dag_id], runs[0]["dag_run_id"])
+                    if start is not None:
+                        windows[dag_id] = start
                 if runs[0]["state"] in ("success", "failed"):
-                    finished[dag_id] = runs[0]
+                    finished[dag_id] = {**runs[0], "orders_from": windows.get(dag_id)}
         running = topology.task_instances(state=["running"])
         line = ", ".join(f"{d}: {states.get(d, 'not yet')}" for d in dag_ids) + " | running: " + ", ".join(
             f"{t['dag_id'].split('__')[-1]}.{t['task_id']}@{t['hostname']}" for t in running)
@@ -398,7 +418,11 @@ def check_results(stores: list[Store], finished: dict[str, dict[str, Any]]) -> l
             continue
         cartum = store.cartum.admin.state()
         view = checks.RoAppView(store.roapp.admin.state(), store.store_id)
-        orders_from = RunData(StateStore(engine, store.store_id), run["dag_run_id"]).plan().start(ORDERS)
+        orders_from = run["orders_from"]
+        if orders_from is None:
+            problems.append(f"{store.config.dag_id}: the import window of run {run['dag_run_id']} was not seen while "
+                            f"it ran (its plan was never read)")
+            continue
         expected = checks.expected_import(cartum, orders_from)
         try:
             if not expected:
