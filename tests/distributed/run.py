@@ -324,12 +324,15 @@ class Kill:
 
 
 def import_window_start(engine: Any, store: Store, run_id: str) -> str | None:
-    """Where the run's import window starts (its plan), or None while it has no plan yet."""
+    """Where the run's import window starts (its plan), or None while it has no plan yet
+    (or the state database no tables yet: the run's first step creates them)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from cartum_roapp_sync.pipeline.errors import FatalStepError
 
     try:
         return RunData(StateStore(engine, store.store_id), run_id).plan().start(ORDERS)
-    except FatalStepError:
+    except (FatalStepError, SQLAlchemyError):
         return None
 
 
