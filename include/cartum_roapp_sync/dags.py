@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, BaseOperator, Param
+from airflow.sdk import DAG, BaseOperator, Param, SkipMixin
 
 from .config import VARIABLE_NAME, ConfigError, StoreConfig, parse_store, parse_stores
 
@@ -57,8 +57,11 @@ Steps: `validate_setup` (starts the run, then checks the setup) → `extract_ord
 `load_products` → `load_orders` → `finish_run`.
 `validate_setup` stops the run, before anything is read, when the setup is broken (a changed
 password, a removed location, a Cartum status not matched in `status_map`).
-A run that reads exactly what the last run that loaded had read shows `transform` and the
-steps after it as **skipped** (nothing changed: nothing to write); `finish_run` records it.
+A run that reads exactly what the last run that loaded had read has nothing to write. In
+an ordinary 5-minute run `validate_setup` reads the changes itself and, when there are
+none, records the run and shows every step after it as **skipped** (one task for the whole
+tick); other runs (first import, reconcile, backfill, catalogue refresh) read in the
+extract steps, and there `transform` and the steps after it show as skipped.
 
 **Reconcile pass.** Once a night (the first run from {reconcile_hour}:00 store time) a run
 also re-reads every order created in the last {reconcile_days} days and loads what RO App
@@ -99,9 +102,13 @@ RECONCILE_PARAM = "reconcile"
 
 
 def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
-    """Task body: rebuild the store's settings, run one step, sort errors for Airflow. A
-    step that found nothing changed skips its task, and Airflow skips the tasks after it
-    (``finish_run`` runs whatever happened before it)."""
+    """Task body: rebuild the store's settings, run one step, sort errors for Airflow.
+
+    A run that found nothing changed: when ``validate_setup`` found it (a small tick, read
+    in its own process), this task records the run (``finish_run``) and skips every task
+    after it, ``finish_run``'s too: the tick is one task process. When ``transform`` found
+    it, its task skips itself, and Airflow skips the tasks after it (``finish_run`` runs
+    whatever happened before it)."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from .pipeline.errors import FatalStepError
@@ -120,7 +127,12 @@ def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
                 return _summary_for_xcom(finish_run(ctx))
             finally:  # a failed run's note warns too; the plugin's listener writes it
                 _push_run_note(ctx, context)
-        if run_step(step, ctx) is NOTHING_CHANGED:
+        result = run_step(step, ctx)
+        if result is NOTHING_CHANGED and step == FIRST_STEP:
+            finish_run(ctx)   # the run, recorded as a no-change run
+            task = context["task"]
+            task.skip(ti=context["ti"], tasks=task.get_flat_relatives(upstream=False))   # raises: Airflow skips them
+        if result is NOTHING_CHANGED:
             raise AirflowSkipException(f"store {config.store_id}: nothing changed since the last run that loaded; "
                                        f"{step} and the steps after it are skipped")
         return None
@@ -170,14 +182,15 @@ def _summary_for_xcom(summary: dict[str, Any]) -> dict[str, Any]:
             "entities": summary.get("entities")}
 
 
-class SyncStepOperator(BaseOperator):
+class SyncStepOperator(BaseOperator, SkipMixin):
     """One step of a store's run: calls ``python_callable(**op_kwargs, **context)`` (the
     step's name and the store's settings), as a PythonOperator would, but cheaper to build
     10 times per store (``bench/dag_parsing.py``): its arguments are not templates (nothing in
     them is Jinja: a store name holding ``{{`` stays as written, and parsing, serializing and
     starting a task does not walk the store's settings), and it has no ``__init__`` of its
     own, so Airflow merges the DAG's defaults and deep-copies its params once per task, not
-    once per class. Build it with ``step_task``."""
+    once per class. A ``SkipMixin``: the run's first task skips the others when nothing changed.
+    Build it with ``step_task``."""
 
     template_fields: tuple[str, ...] = ()
     ui_color = "#ffefeb"

@@ -177,13 +177,12 @@ def check_no_change_run(sync: Sync, expected: dict[int, dict], run_id: str) -> N
     assert checks.function_calls(data) == {"orders/get": 2 + -(-open_orders // 200), "users/export": 1}
     # the setup check reads nothing: the token and the reference lists are kept (``reference``;
     # it was a login, the status list and 4 RO App reads)
-    for name in checks.SETUP_STEPS:
-        assert calls.cartum[name] == [] and calls.roapp[name] == []
+    assert calls.setup("cartum") == [] and calls.setup("roapp") == []
 
     run = summary["run"]
     assert run["status"] == "success" and run["first_import"] is False
     assert run["cartum_calls"] == len(cartum_log)
-    setup_calls = len(calls.total("cartum", checks.SETUP_STEPS))
+    setup_calls = len(calls.setup("cartum"))
     assert run["cartum_calls"] - setup_calls == checks.no_change_cartum_calls(open_orders)
     assert run["roapp_calls"] == len(roapp_log) and run["roapp_writes"] == 0
     # the README's figures for the whole run

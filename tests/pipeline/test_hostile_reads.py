@@ -87,7 +87,9 @@ def test_a_misbehaving_orders_read_fails_the_run_and_keeps_the_cursor(sync, misb
 
     step, error, summary = run_failing(sync, "hostile")
 
-    assert step == "extract_orders" and isinstance(error, MisbehavingApiError)
+    # An ordinary 5-minute run: validate_setup reads it (a small tick), as extract_orders.
+    assert step == "validate_setup" and isinstance(error, MisbehavingApiError)
+    assert sync.state.step_outcomes("hostile")["extract_orders"][0] == "failed"
     assert str(error).startswith(reason) and "misbehaving" in str(error)
     assert "the next run" in str(error) and "password" not in str(error)
     run = summary["run"]

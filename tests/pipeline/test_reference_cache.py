@@ -23,9 +23,9 @@ SETUP_CARTUM = {"auth", "orders/get_available_statuses"}
 
 
 def setup_reads(calls) -> tuple[list[str], set[str]]:
-    """validate_setup's RO App paths (sorted) and Cartum functions."""
-    return (sorted(r["path"] for r in calls.roapp["validate_setup"]),
-            set(checks.function_calls(calls.cartum["validate_setup"])))
+    """The setup check's RO App paths (sorted) and Cartum functions (validate_setup's own
+    reads, not those of a small tick it reads itself)."""
+    return sorted(r["path"] for r in calls.setup("roapp")), set(checks.function_calls(calls.setup("cartum")))
 
 
 def kept_kinds(engine) -> set[str]:

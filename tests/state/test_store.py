@@ -43,11 +43,17 @@ def test_the_run_plan_is_kept_for_the_run_and_dropped_for_others(new_store):
     with pytest.raises(FatalStepError, match="validate_setup must run first"):
         RunData(state, "run_2").plan()
 
+    # A run starts (its first step, again on a retry): every run's data goes, this run's
+    # earlier attempt's too, and the new plan is saved after it.
     RunData(state, "run_2").save_plan(plan)
-    RunData(state, "run_2").drop_other_runs()
-    assert RunData(state, "run_2").plan() == plan
-    with pytest.raises(FatalStepError):
-        RunData(state, "run_1").plan()
+    RunData(state, "run_2").step_done("extract_orders")
+    RunData(state, "run_1").step_done("extract_orders")
+    RunData(state, "run_2").drop_all_runs()
+    for run in ("run_1", "run_2"):
+        with pytest.raises(FatalStepError):
+            RunData(state, run).plan()
+    assert RunData(state, "run_2").outcomes() == {}
+    assert RunData(state, "run_1").outcomes() == {"extract_orders": ("done", None)}
 
 
 def test_the_id_map_from_intent_to_synced(new_store):

@@ -8,7 +8,7 @@ knows how it is stored. Steps use named accessors:
 | data | written by | read by |
 |---|---|---|
 | ``plan`` (``RunPlan``) | validate_setup | every extract step, the load steps |
-| ``raw(source)``: Cartum's records, source orders / products / customers | extract_* | transform, load (cursor) |
+| ``raw(source)``: Cartum's records, source orders / products / customers | extract_* (``validate_setup`` in a small tick) | transform, load (cursor) |
 | ``observed(entity)``: the highest cursor value read | extract_* | the entity's load step |
 | ``reconcile_only``: orders only a reconcile window read | extract_orders | transform (``reconcile``) |
 | ``backfill(kind)``: the chunk a backfill read (where it ends, whether it was the last) | extract_* | the load step |
@@ -98,9 +98,12 @@ class RunData:
             raise FatalStepError(f"run {self.run_id} has no plan: validate_setup must run first")
         return RunPlan.from_dict(data)
 
-    def drop_other_runs(self) -> None:
-        """Forget what earlier runs of the store left behind (a run that died half-way)."""
-        self.state.drop_staged(keep_run_id=self.run_id)
+    def drop_all_runs(self) -> None:
+        """Forget what earlier runs of the store left behind (a run that died half-way), and
+        what an earlier attempt of this run read and did (``validate_setup`` starts the run
+        over: its plan decides what the run reads)."""
+        self.state.drop_staged()
+        self.state.drop_steps(self.run_id)
 
     # --- extract ----------------------------------------------------------------------
 
@@ -173,6 +176,11 @@ class RunData:
 
     def read_digest(self) -> str | None:
         return (self._get("read_digest") or {}).get("digest")
+
+    def change_decided(self) -> bool | None:
+        """Whether this run found nothing changed, once decided (None: not yet)."""
+        saved = self._get("read_digest")
+        return None if saved is None else bool(saved.get("unchanged"))
 
     def nothing_changed(self) -> bool:
         """The run read what the last run had loaded: transform, quality and loads skip."""

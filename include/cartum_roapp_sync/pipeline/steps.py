@@ -5,10 +5,17 @@ the DAG wraps each in a task (``dags``), and tests can call them directly.
                                    → extract_customers ─┴→ transform
               → check_quality → load_clients → load_products → load_orders → finish_run
 
-A run that reads exactly what the last run that loaded had read (``nothing_changed``)
-skips the rest after the extracts: ``transform`` returns ``NOTHING_CHANGED`` (the DAG's
-task then skips itself, and Airflow skips every task after it without starting a process),
-and ``finish_run`` records the run as a no-change run.
+A tick is small when it can find nothing changed (an ordinary incremental run: no first
+import, reconcile pass, backfill, catalogue refresh or re-read of final orders, nothing in
+the quarantine). ``validate_setup`` then reads it itself (the three extracts, in its own
+process: ``read_small_tick``) and decides at once whether anything changed. When nothing
+did (``nothing_changed``: it read exactly what the last run that loaded had read), it
+returns ``NOTHING_CHANGED``: the DAG records the run (``finish_run``) in that same task and
+skips every task after it, so a no-change tick is one task process. When something
+changed, the extract steps find their reads done (``ALREADY_READ``) and the run goes on.
+Any other run reads in the extract steps; there ``transform`` finds whether anything
+changed, skips itself and the steps after it when nothing did, and ``finish_run`` records
+the run.
 
 Data passes between steps through the state database (``rundata``), never through XCom:
 it can be large and it must survive a worker dying. Each step's outcome (done, or its
@@ -46,7 +53,7 @@ def _start_run(ctx: RunContext) -> RunPlan:
     plan = reconcile.plan(ctx, extract.make_plan(ctx), datetime.now(timezone.utc))
     if plan.first_import and ctx.synced_before is not None:
         _state_lost(ctx)
-    ctx.data.drop_other_runs()
+    ctx.data.drop_all_runs()   # an earlier attempt's reads too: this attempt's plan decides
     ctx.state.start_run(ctx.run_id, plan.first_import, plan.mode)
     ctx.data.save_plan(plan)
     mode = {"first_import": "FIRST IMPORT", "incremental": "incremental",
@@ -108,7 +115,46 @@ def validate_setup(ctx: RunContext) -> dict[str, Any]:
     ctx.state.add_run_warnings(ctx.run_id, [f"degraded setup: {w}" for w in warnings])
     if not warnings:
         log.info("validate_setup: store %s is set up correctly", ctx.config.store_id)
+    if small_tick(ctx, plan) and read_small_tick(ctx) is NOTHING_CHANGED:
+        return NOTHING_CHANGED
     return {"problems": 0, "warnings": warnings, "plan": plan.to_dict()}
+
+
+#: The steps ``validate_setup`` runs itself in a small tick (``read_small_tick``), in order.
+EXTRACT_STEPS = ("extract_orders", "extract_customers", "extract_products")
+#: What an extract step returns when ``validate_setup`` already read for it in this run.
+ALREADY_READ = "already read"
+
+
+def small_tick(ctx: RunContext, plan: RunPlan) -> bool:
+    """An ordinary incremental run, the only kind that can find nothing changed: not a
+    first import, a reconcile pass, a backfill, the catalogue refresh or the hourly
+    re-read of final orders (each has work of its own), and nothing waiting in the
+    quarantine (a record RO App rejected is retried on every run)."""
+    return (plan.mode == "incremental" and not plan.backfill and not plan.catalog_full
+            and not plan.final_reread and not ctx.state.open_quarantine())
+
+
+def read_small_tick(ctx: RunContext) -> str | None:
+    """``validate_setup``'s reads of a small tick: the three extracts in this process (each
+    recorded as its own step, done or failed), then whether anything changed. Returns
+    ``NOTHING_CHANGED`` when nothing did. The extract tasks of a run that goes on find
+    their reads done and return at once."""
+    for name in EXTRACT_STEPS:
+        try:
+            STEPS[name](ctx)
+        except Exception as exc:
+            ctx.data.step_failed(name, f"{type(exc).__name__}: {exc}")
+            raise
+        ctx.data.step_done(name)
+    if nothing_changed(ctx):
+        _count_unchanged(ctx)
+        for name in SKIPPED_WHEN_UNCHANGED:   # they never start: the run's history says so
+            ctx.data.step_skipped(name)
+        return NOTHING_CHANGED
+    log.info("validate_setup: store %s: read %s in this task (a small tick); something changed, the run goes on",
+             ctx.config.store_id, ", ".join(f"{len(ctx.data.raw(s))} {s}" for s in SOURCES))
+    return None
 
 
 #: A run's Cartum token must live this many seconds more after ``validate_setup``, else it
@@ -198,10 +244,10 @@ def nothing_changed(ctx: RunContext) -> bool:
     kept by ``finish_run`` only when the run succeeded; any run that goes on to load
     clears it first, so a run that fails half-way is never taken for the last one that
     loaded."""
-    plan = ctx.data.plan()
-    ordinary = (plan.mode == "incremental" and not plan.backfill and not plan.catalog_full
-                and not plan.final_reread and not ctx.state.open_quarantine())
-    digest = _read_digest(ctx) if ordinary else None
+    decided = ctx.data.change_decided()
+    if decided is not None:
+        return decided   # decided once per run, by validate_setup in a small tick
+    digest = _read_digest(ctx) if small_tick(ctx, ctx.data.plan()) else None
     last = (ctx.state.get_store_state() or {}).get("read_digest")
     unchanged = digest is not None and digest == last
     ctx.data.save_read_digest(digest, unchanged)
@@ -229,17 +275,22 @@ def transform(ctx: RunContext) -> dict[str, Any] | str:
     run that found nothing changed (``nothing_changed``) returns ``NOTHING_CHANGED``
     instead: every record it read counts as unchanged, and nothing is transformed."""
     if nothing_changed(ctx):
-        for entity in (ORDERS, PRODUCTS):
-            ctx.state.set_counts(ctx.run_id, entity.name, unchanged=len(ctx.data.raw(entity.name)))
-        log.info("transform: store %s: nothing changed since the last run that loaded (the same %s); the "
-                 "transform, data quality and loads are skipped", ctx.config.store_id,
-                 ", ".join(f"{len(ctx.data.raw(s))} {s}" for s in SOURCES))
+        _count_unchanged(ctx)
         return NOTHING_CHANGED
     from . import process   # pandas: only in a run that transforms something
 
     result = process.transform(ctx)
     reconcile.note_findings(ctx)
     return result
+
+
+def _count_unchanged(ctx: RunContext) -> None:
+    """Every record a run that found nothing changed read counts as unchanged."""
+    for entity in (ORDERS, PRODUCTS):
+        ctx.state.set_counts(ctx.run_id, entity.name, unchanged=len(ctx.data.raw(entity.name)))
+    log.info("store %s: nothing changed since the last run that loaded (the same %s); the transform, data "
+             "quality and loads are skipped", ctx.config.store_id,
+             ", ".join(f"{len(ctx.data.raw(s))} {s}" for s in SOURCES))
 
 
 def check_quality(ctx: RunContext) -> dict[str, Any]:
@@ -264,12 +315,18 @@ assert set(STEPS) == set(UPSTREAM), "every step has its place in the graph"
 
 def run_step(name: str, ctx: RunContext) -> Any:
     """Run one step, count its API calls, and record its outcome (done, skipped, or its
-    error). After ``transform`` found nothing changed, the steps it skips return
-    ``NOTHING_CHANGED`` at once (under Airflow they never start: the DAG skips them)."""
-    if name in SKIPPED_WHEN_UNCHANGED and name != "transform" and ctx.data.nothing_changed():
+    error). Once the run found nothing changed, the steps it skips return
+    ``NOTHING_CHANGED`` at once (under Airflow they never start: the DAG skips them); an
+    extract ``validate_setup`` already made in this run returns ``ALREADY_READ``."""
+    if name in SKIPPED_WHEN_UNCHANGED and ctx.data.nothing_changed():
         ctx.data.step_skipped(name)
         ctx.close()
         return NOTHING_CHANGED
+    if name in EXTRACT_STEPS and ctx.data.outcomes().get(name, (None, None))[0] == "done":
+        log.info("%s: store %s: validate_setup read this in the run's first task (a small tick: %s)", name,
+                 ctx.config.store_id, ", ".join(f"{len(ctx.data.raw(s))} {s}" for s in SOURCES))
+        ctx.close()
+        return ALREADY_READ
     try:
         result = STEPS[name](ctx)
     except Exception as exc:
@@ -278,7 +335,7 @@ def run_step(name: str, ctx: RunContext) -> Any:
     finally:
         ctx.record_calls()
         ctx.close()
-    if result is NOTHING_CHANGED:
+    if result is NOTHING_CHANGED and name in SKIPPED_WHEN_UNCHANGED:
         ctx.data.step_skipped(name)
     else:
         ctx.data.step_done(name)

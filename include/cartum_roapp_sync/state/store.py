@@ -313,6 +313,11 @@ class StateStore:
             if not c.execute(update(run_steps).where(where).values(**values)).rowcount:
                 c.execute(insert(run_steps).values(store_id=self.store_id, run_id=run_id, step=step, **values))
 
+    def drop_steps(self, run_id: str) -> None:
+        """Forget the step outcomes of run ``run_id`` (its first step starts it over)."""
+        with self.engine.begin() as c:
+            c.execute(delete(run_steps).where(run_steps.c.store_id == self.store_id, run_steps.c.run_id == run_id))
+
     def step_outcomes(self, run_id: str) -> dict[str, tuple[str, str | None]]:
         """step → (status, error) for every step of the run that finished or failed."""
         with self.engine.connect() as c:
