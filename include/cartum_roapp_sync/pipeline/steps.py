@@ -13,9 +13,8 @@ did (``nothing_changed``: it read exactly what the last run that loaded had read
 returns ``NOTHING_CHANGED``: the DAG records the run (``finish_run``) in that same task and
 skips every task after it, so a no-change tick is one task process. When something
 changed, the extract steps find their reads done (``ALREADY_READ``) and the run goes on.
-Any other run reads in the extract steps; there ``transform`` finds whether anything
-changed, skips itself and the steps after it when nothing did, and ``finish_run`` records
-the run.
+Any other run reads in the extract steps and always goes on: it has work of its own
+(``transform`` still marks it as one that changed something, see ``nothing_changed``).
 
 Data passes between steps through the state database (``rundata``), never through XCom:
 it can be large and it must survive a worker dying. Each step's outcome (done, or its
@@ -235,12 +234,10 @@ def nothing_changed(ctx: RunContext) -> bool:
     """True when this run read exactly what the last run that loaded had read, under the
     same settings and code, and nothing else is pending: then transforming, checking and
     loading it again would write nothing (every record's hash is unchanged), and the run
-    skips them. Decided after the extracts, from the run's raw records (no call).
+    skips them. Decided once per run, after the extracts, from the run's raw records (no
+    call): by ``validate_setup`` in a small tick, else by ``transform``.
 
-    Only an ordinary incremental run can find nothing changed: not a first import, a
-    reconcile pass, a backfill, the catalogue refresh or the hourly re-read of final
-    orders (each has work of its own), and not while any record waits in the quarantine
-    (a record RO App rejected is retried on every run). The digest of what a run read is
+    Only a small tick (``small_tick``) can find nothing changed. The digest of what a run read is
     kept by ``finish_run`` only when the run succeeded; any run that goes on to load
     clears it first, so a run that fails half-way is never taken for the last one that
     loaded."""
@@ -271,9 +268,11 @@ def _read_digest(ctx: RunContext) -> str:
 
 
 def transform(ctx: RunContext) -> dict[str, Any] | str:
-    """The transform (``process.transform``); in a reconcile pass, then what it found. A
-    run that found nothing changed (``nothing_changed``) returns ``NOTHING_CHANGED``
-    instead: every record it read counts as unchanged, and nothing is transformed."""
+    """The transform (``process.transform``); in a reconcile pass, then what it found.
+    ``nothing_changed`` first: in a run that is not a small tick it decides "changed" and
+    forgets the last run's digest (this run goes on to load). Called directly on a run that
+    found nothing changed, it returns ``NOTHING_CHANGED`` (``run_step`` and the DAG never
+    get here then)."""
     if nothing_changed(ctx):
         _count_unchanged(ctx)
         return NOTHING_CHANGED
