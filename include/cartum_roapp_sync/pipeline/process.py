@@ -19,9 +19,14 @@ from .errors import FatalStepError
 log = logging.getLogger(__name__)
 
 
+def frame_json(frame: pd.DataFrame) -> str:
+    """The frame as a JSON list of records (what ``frame_to_records`` reads back)."""
+    return frame.to_json(orient="records", force_ascii=False, date_format="iso")
+
+
 def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON-safe records: numpy scalars become Python values, NaN and NA become None."""
-    return json.loads(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
+    return json.loads(frame_json(frame))
 
 
 def records_to_frame(records: list[dict[str, Any]], entity: Entity) -> pd.DataFrame:
@@ -41,13 +46,16 @@ def transform(ctx: RunContext) -> dict[str, Any]:
     loaded = state.loaded_articles()
     known_articles = {article: key for article, key in known_articles.items() if article in loaded}
     result = transform_batch(raw, config=ctx.config, known_articles=known_articles, known_titles=known_titles)
+    del raw   # the batch as read is no longer needed: free it before the frames are written out
     # The index keys later runs' order lines; an article counts as known for the on-demand
     # fetch only once its product is loaded (``StateStore.loaded_articles``).
     state.save_articles(result.article_index, result.product_titles)
     counts = {}
     for entity in ENTITIES:
         frame = getattr(result, entity.name)
-        data.save_transformed(entity, frame_to_records(frame))
+        # Staged as the JSON text pandas writes: check_quality reads it as records
+        # (``frame_to_records`` without parsing it here and writing it again).
+        data.save_transformed_json(entity, frame_json(frame))
         counts[entity.name] = len(frame)
     # Clients are not read as such: they are what the transform makes of orders and customers.
     state.set_counts(ctx.run_id, CLIENTS.name, extracted=counts[CLIENTS.name])

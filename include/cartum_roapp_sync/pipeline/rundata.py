@@ -140,6 +140,10 @@ class RunData:
     def save_transformed(self, entity: Entity, records: list[dict[str, Any]]) -> None:
         self._put(f"transformed_{entity.name}", records)
 
+    def save_transformed_json(self, entity: Entity, text: str) -> None:
+        """``save_transformed`` of records already written as a JSON list (``process.frame_json``)."""
+        self.state.stage_json(self.run_id, f"transformed_{entity.name}", text)
+
     def transformed(self, entity: Entity) -> list[dict[str, Any]]:
         return self._get(f"transformed_{entity.name}", [])
 

@@ -235,7 +235,10 @@ class StateStore:
     # --- data passed between tasks ----------------------------------------------------
 
     def stage(self, run_id: str, name: str, payload: Any) -> None:
-        text = json.dumps(payload, ensure_ascii=False, default=str)
+        self.stage_json(run_id, name, json.dumps(payload, ensure_ascii=False, default=str))
+
+    def stage_json(self, run_id: str, name: str, text: str) -> None:
+        """``stage`` of a payload already written as JSON text (read back by ``staged``)."""
         with self.engine.begin() as c:
             c.execute(delete(staged).where(staged.c.store_id == self.store_id, staged.c.run_id == run_id,
                                            staged.c.name == name))

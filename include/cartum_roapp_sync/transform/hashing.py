@@ -6,6 +6,7 @@ import hashlib
 import math
 import json
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from .values import is_missing
@@ -19,9 +20,26 @@ def content_hash(record: Mapping[str, Any], fields: Iterable[str]) -> str:
     "no value"; whole floats equal ints (``100.0`` == ``100``); tuples and numpy arrays
     hash like lists. Fields not named do not affect the hash.
     """
-    canonical = {name: _canonical(record.get(name)) for name in sorted(set(fields))}
-    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    names = _sorted_names(fields) if type(fields) is tuple else sorted(set(fields))
+    canonical = {}
+    for name in names:
+        value = record.get(name)
+        canonical[name] = value if type(value) in _AS_IS else _canonical(value)
+    return hashlib.sha256(_ENCODER.encode(canonical).encode("utf-8")).hexdigest()
+
+
+#: ``json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+#: allow_nan=False)``, built once rather than on every call.
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+@lru_cache(maxsize=256)
+def _sorted_names(fields: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(set(fields)))
+
+
+#: Types whose values are their own canonical form.
+_AS_IS = frozenset({str, int, bool, type(None)})
 
 
 def _canonical(value: Any) -> Any:
@@ -36,10 +54,10 @@ def _canonical(value: Any) -> Any:
         if not math.isfinite(value):
             return str(value)
         return int(value) if value.is_integer() else value
-    if kind is dict:
-        return {str(k): _canonical(v) for k, v in value.items()}
+    if kind is dict:   # an order's items: mostly texts and ints, taken as they are
+        return {str(k): v if type(v) in _AS_IS else _canonical(v) for k, v in value.items()}
     if kind is list:
-        return [_canonical(v) for v in value]
+        return [v if type(v) in _AS_IS else _canonical(v) for v in value]
     return _general(value)
 
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -218,6 +219,14 @@ def _line_amount(price: float | None, quantity: float | None) -> int | float | N
 def _line_cents(price: float | None, quantity: float | None) -> int | None:
     if price is None or quantity is None:
         return None
+    return _cents_of(price, quantity)
+
+
+@lru_cache(maxsize=65536)
+def _cents_of(price: float, quantity: float) -> int:
+    """price × quantity in whole cents, half a cent up. Cached: a catalogue's prices come
+    back in line after line (equal floats have the same ``str``, but for 0.0 and -0.0, whose
+    amount is 0 either way)."""
     exact = Decimal(str(price)) * Decimal(str(quantity)) * 100
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -56,9 +57,14 @@ class ProductsResult:
 def language_order(language: str, available: Iterable[str]) -> list[str]:
     """The languages of ``available`` in the order a text is looked for (module docstring)."""
     available = set(available)
-    preferred = [language, LANGUAGE_ALIASES.get(language, language), *FALLBACK_LANGUAGES]
-    ordered = list(dict.fromkeys(lang for lang in preferred if lang in available))
+    ordered = [lang for lang in _preferred(language) if lang in available]
     return ordered + sorted(available - set(ordered))
+
+
+@lru_cache(maxsize=64)
+def _preferred(language: str) -> tuple[str, ...]:
+    """The store's language, its alias, then the fallbacks, each once."""
+    return tuple(dict.fromkeys([language, LANGUAGE_ALIASES.get(language, language), *FALLBACK_LANGUAGES]))
 
 
 def pick_text(texts: Any, language: str) -> tuple[str | None, str | None]:
@@ -68,6 +74,13 @@ def pick_text(texts: Any, language: str) -> tuple[str | None, str | None]:
         texts = {language: texts}
     if not isinstance(texts, Mapping):
         return None, None
+    if type(texts) is dict and all(type(lang) is str for lang in texts):
+        # The usual case: the first preferred language with a text wins, as in the general
+        # path below (which also reads keys that are not strings, and other languages).
+        for lang in _preferred(language):
+            text = clean_text(texts.get(lang))
+            if text is not None:
+                return text, lang
     present = {str(lang): clean_text(text) for lang, text in texts.items()}
     for lang in language_order(language, [lang for lang, text in present.items() if text]):
         return present[lang], lang

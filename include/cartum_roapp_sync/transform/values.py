@@ -59,6 +59,14 @@ def is_ambiguous_number(value: Any) -> bool:
 def to_float(value: Any) -> float | None:
     """A finite float, or None when the value is missing or not a number (a text is read
     strictly, ``number_text``)."""
+    kind = type(value)
+    if kind is float:   # the usual cases first, with the same outcome as below
+        return value if math.isfinite(value) else None
+    if kind is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return None
     if is_missing(value) or isinstance(value, bool):
         return None
     try:
