@@ -236,48 +236,39 @@ def measure(n: int, args: argparse.Namespace) -> dict:
         def mine(runs: list[dict]) -> list[dict]:
             return [r for r in runs if r["dag_id"] in dag_ids]
 
-        # every store's first import
-        while True:
-            runs = mine(fleet.runs())
-            first = {}
-            for r in sorted(runs, key=lambda r: r["run_after"]):
-                first.setdefault(r["dag_id"], r)
-            done = [r for r in first.values() if r["state"] in ("success", "failed")]
-            say(f"[{time.time() - started:5.0f} s] first imports finished: {len(done)}/{n}")
-            if len(done) == n:
-                break
-            dead = dead_components(standalone.pid)
-            if time.time() - started > args.first_timeout or dead:
-                result["problem"] = (f"only {len(done)} of {n} first imports finished in {time.time() - started:.0f} s"
-                                     + (f"; {len(dead)} Airflow components exited (see the log)" if dead else ""))
-                result["first"] = list(first.values())
-                return finish(result, fleet, meter, runs, None, None)
-            time.sleep(15)
-        last_first = max(when(r["end_date"]) for r in first.values())
-        # ... and the first incremental run after it (it does work: it sets what the next
-        # runs compare with), so that the window measures the ticks a quiet fleet lives on.
-        while True:
-            runs = mine(fleet.runs())
-            second = {}
-            for r in sorted(runs, key=lambda r: r["run_after"]):
-                if r["dag_id"] in first and r["run_id"] != first[r["dag_id"]]["run_id"]:
-                    second.setdefault(r["dag_id"], r)
-            done = [r for r in second.values() if r["state"] in ("success", "failed")]
-            say(f"[{time.time() - started:5.0f} s] first incremental runs finished: {len(done)}/{n}")
-            if len(done) == n:
-                break
-            dead = dead_components(standalone.pid)
-            if time.time() - started > 2 * args.first_timeout or dead:
-                result["problem"] = (f"only {len(done)} of {n} first incremental runs finished"
-                                     + (f"; {len(dead)} Airflow components exited (see the log)" if dead else ""))
-                result["first"] = list(first.values())
-                return finish(result, fleet, meter, runs, None, None)
-            time.sleep(15)
+        def nth_runs(what: str, index: int, timeout: float) -> tuple[dict | None, list[dict]]:
+            """Each store's run number ``index`` (0: the first import), once every one has
+            ended; None (and ``result["problem"]`` said) when they did not in ``timeout`` s."""
+            while True:
+                runs = mine(fleet.runs())
+                by_dag: dict[str, list[dict]] = {}
+                for r in sorted(runs, key=lambda r: r["run_after"]):
+                    by_dag.setdefault(r["dag_id"], []).append(r)
+                nth = {dag: rs[index] for dag, rs in by_dag.items() if len(rs) > index}
+                done = [r for r in nth.values() if r["state"] in ("success", "failed")]
+                say(f"[{time.time() - started:5.0f} s] {what} finished: {len(done)}/{n}")
+                if len(done) == n:
+                    return nth, runs
+                dead = dead_components(standalone.pid)
+                if time.time() - started > timeout or dead:
+                    result["problem"] = (f"only {len(done)} of {n} {what} finished in {time.time() - started:.0f} s"
+                                         + (f"; {len(dead)} Airflow components exited (see the log)" if dead else ""))
+                    return None, runs
+                time.sleep(15)
+
+        # every store's first import, and the first incremental run after it (it does work:
+        # it sets what the next runs compare with), so that the window measures the ticks a
+        # quiet fleet lives on
+        first, runs = nth_runs("first imports", 0, args.first_timeout)
+        second = first and nth_runs("first incremental runs", 1, 2 * args.first_timeout)[0]
+        result["first"] = list((first or {}).values())
+        if not second:
+            return finish(result, fleet, meter, runs, None, None)
         last_first = max(when(r["end_date"]) for r in second.values())
         t0 = datetime.fromtimestamp(math.ceil(last_first.timestamp() / SLOT) * SLOT, timezone.utc)
         t1 = t0 + timedelta(seconds=SLOT * args.ticks)
-        result["first"] = list(first.values())
-        say(f"first imports and first incremental runs done by {last_first:%H:%M:%S}; measuring the ticks due {t0:%H:%M} to {t1:%H:%M} UTC")
+        say(f"first imports and first incremental runs done by {last_first:%H:%M:%S}; measuring the ticks due "
+            f"{t0:%H:%M} to {t1:%H:%M} UTC")
         while time.time() < t1.timestamp():
             time.sleep(min(30.0, max(1.0, t1.timestamp() - time.time())))
         # the runs due in the window, until each has ended (at most one more slot)
