@@ -60,8 +60,8 @@ password, a removed location, a Cartum status not matched in `status_map`).
 A run that reads exactly what the last run that loaded had read has nothing to write. In
 an ordinary 5-minute run `validate_setup` reads the changes itself and, when there are
 none, records the run and shows every step after it as **skipped** (one task for the whole
-tick); other runs (first import, reconcile, backfill, catalogue refresh) read in the
-extract steps, and there `transform` and the steps after it show as skipped.
+tick). Other runs (first import, reconcile, backfill, catalogue refresh, the hourly re-read
+of final orders) read in the extract steps and do their work.
 
 **Reconcile pass.** Once a night (the first run from {reconcile_hour}:00 store time) a run
 also re-reads every order created in the last {reconcile_days} days and loads what RO App
@@ -104,11 +104,11 @@ RECONCILE_PARAM = "reconcile"
 def _run_task(step: str, store: dict[str, Any], **context: Any) -> Any:
     """Task body: rebuild the store's settings, run one step, sort errors for Airflow.
 
-    A run that found nothing changed: when ``validate_setup`` found it (a small tick, read
-    in its own process), this task records the run (``finish_run``) and skips every task
-    after it, ``finish_run``'s too: the tick is one task process. When ``transform`` found
-    it, its task skips itself, and Airflow skips the tasks after it (``finish_run`` runs
-    whatever happened before it)."""
+    A run that found nothing changed (``validate_setup`` finds it in a small tick, read in
+    its own process): this task records the run (``finish_run``) and skips every task after
+    it, ``finish_run``'s too, so the tick is one task process. A later step that returns
+    ``NOTHING_CHANGED`` (only when called on such a run) skips its own task, and Airflow
+    skips the tasks after it."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from .pipeline.errors import FatalStepError
