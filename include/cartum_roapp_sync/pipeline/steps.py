@@ -322,8 +322,9 @@ def run_step(name: str, ctx: RunContext) -> Any:
         ctx.close()
         return NOTHING_CHANGED
     if name in EXTRACT_STEPS and ctx.data.outcomes().get(name, (None, None))[0] == "done":
-        log.info("%s: store %s: validate_setup read this in the run's first task (a small tick: %s)", name,
-                 ctx.config.store_id, ", ".join(f"{len(ctx.data.raw(s))} {s}" for s in SOURCES))
+        # No count here: that would load the run's staged records once more just to log them.
+        log.info("%s: store %s: validate_setup read this in the run's first task (a small tick; its log has the "
+                 "counts)", name, ctx.config.store_id)
         ctx.close()
         return ALREADY_READ
     try:
